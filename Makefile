@@ -1,0 +1,32 @@
+# The README's two commands: `make run` and `make test`. Only python3 (with venv) and make are needed.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run sandbox test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# With a bot token (environment or .env) the real bot; without one the local sandbox.
+run: $(STAMP)
+	@if [ -n "$$HELPDESK_BOT_TOKEN" ] || grep -qs '^HELPDESK_BOT_TOKEN=..*' .env; then \
+		exec $(BIN)/helpdesk run; else exec $(BIN)/helpdesk sandbox; fi
+
+sandbox: $(STAMP)
+	$(BIN)/helpdesk sandbox
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The Telegram edge of the helpdesk: settings, database engine, handlers, CLI, composition root."""

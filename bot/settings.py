@@ -1,0 +1,102 @@
+"""Settings from the environment or `.env`, all prefixed ``HELPDESK_``.
+
+A missing or malformed setting stops start-up with one line naming the setting and the reason
+(see :func:`load_settings`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BUNDLED_FAQ = Path(__file__).resolve().parent.parent / "faq" / "data" / "catalogue.csv"
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message is one line meant for the operator."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="HELPDESK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    bot_token: SecretStr | None = None
+    telegram_api_url: str = "https://api.telegram.org/bot"
+    database_url: str = "sqlite:///./var/helpdesk.db"
+    staff_chat_id: int | None = None
+    admin_ids: Annotated[list[int], NoDecode] = Field(default_factory=list)
+    timezone: str = "Asia/Shanghai"
+    faq_file: Path = BUNDLED_FAQ
+    default_lang: Literal["zh", "en"] = "zh"
+
+    # Matcher thresholds (scores are 0..100); see faq/matcher.py for what they mean.
+    answer_threshold: float = Field(default=62.0, ge=0, le=100)
+    answer_margin: float = Field(default=6.0, ge=0, le=100)
+    suggest_threshold: float = Field(default=38.0, ge=0, le=100)
+
+    max_message_chars: int = Field(default=1000, ge=10)
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(";", ",").split(",") if p.strip()]
+            try:
+                return [int(p) for p in parts]
+            except ValueError:
+                raise ValueError("expected comma-separated numeric Telegram user ids") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
+
+    @field_validator("suggest_threshold")
+    @classmethod
+    def _below_answer(cls, value: float, info) -> float:
+        answer = info.data.get("answer_threshold")
+        if answer is not None and value > answer:
+            raise ValueError("must not be above HELPDESK_ANSWER_THRESHOLD")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def telegram_file_url(self) -> str:
+        """PTB's ``base_file_url``: the file endpoint beside the Bot API endpoint."""
+        base = self.telegram_api_url.rstrip("/")
+        if base.endswith("/bot"):
+            return base[: -len("/bot")] + "/file/bot"
+        return base + "/file/bot"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning pydantic's report into one line per start-up failure."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        reason = err["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"HELPDESK_{field.upper()}: {reason}") from None

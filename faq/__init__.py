@@ -1,0 +1,1 @@
+"""FAQ entries, import/export, normalisation, matching, evaluation. No telegram imports."""
