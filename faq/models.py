@@ -75,6 +75,8 @@ class QuestionLog(SQLModel, table=True):
     score: float = 0.0
     # JSON list of {"id", "score"} the matcher offered besides the decision.
     suggestions: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
+    # The suggestion the user tapped (decision == "suggest"); the answer they actually read.
+    chosen_entry_id: str | None = Field(default=None, max_length=64, index=True)
     feedback: str | None = Field(default=None, max_length=8)  # "up" | "down"
     feedback_at: datetime | None = utc_column(nullable=True)
 

@@ -1,0 +1,118 @@
+"""Turn normalised text into weighted match features.
+
+Chinese is compared as words (jieba), characters, character bigrams and pinyin bigrams: people type
+by pinyin, so a wrong character with the right sound (付件 for 附件, 密马 for 密码) still shares the
+pinyin bigram. English is compared as lightly stemmed words and word bigrams.
+
+Feature prefixes: ``c`` character, ``b`` character bigram, ``p`` pinyin bigram, ``j`` Chinese word,
+``w`` English/ASCII word, ``v`` English word bigram.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import cache, lru_cache
+from pathlib import Path
+
+import jieba
+from pypinyin import Style, lazy_pinyin
+
+jieba.setLogLevel(logging.WARNING)
+
+_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+|[a-z0-9]+(?:\.[0-9]+)?")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
+
+# Words that say nothing about the topic of a question, in either language.
+_STOPWORD_TEXT = """
+的 了 吗 呢 吧 啊 是 在 有 和 与 或 就 都 也 还 又 要 会 能 可以 可 我 我们 你 你们
+他 她 它 这 那 这个 那个 一下 一个 什么 怎么 怎么办 怎么样 哪 哪里 哪些 多少
+是不是 有没有 能不能 要不要
+a an the is are was were be been do does did i me my we our us you your it its to of for in
+on at by with and or can could will would should how what when where which who why if there
+this that have has had get got
+"""
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
+
+
+@cache
+def background_idf() -> dict[str, float]:
+    """Word rarity in general Chinese (jieba's IDF table): how informative a missing word is."""
+    path = Path(jieba.__file__).parent / "analyse" / "idf.txt"
+    table: dict[str, float] = {}
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            word, _, value = line.rstrip("\n").partition(" ")
+            table[word] = float(value)
+    return table
+
+
+@lru_cache(maxsize=8192)
+def pinyin(run: str) -> tuple[str, ...]:
+    """Toneless pinyin per character of a run of Chinese characters (context picks polyphones)."""
+    return tuple(lazy_pinyin(run, style=Style.NORMAL, errors=lambda chars: list(chars)))
+
+
+@lru_cache(maxsize=8192)
+def words(run: str) -> tuple[str, ...]:
+    return tuple(w for w in jieba.lcut(run, HMM=True) if w.strip())
+
+
+def stem(word: str) -> str:
+    """A deliberately light English stemmer: enough to meet 'attachments' with 'attachment'."""
+    if len(word) <= 3 or word.isdigit():
+        return word
+    for suffix, keep in (("ies", "y"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            if suffix == "s" and word.endswith("ss"):
+                return word
+            return word[: -len(suffix)] + keep
+    return word
+
+
+def tokens(text: str) -> list[str]:
+    """Chinese runs and ASCII words, in order."""
+    return _RUN.findall(text)
+
+
+def is_chinese(token: str) -> bool:
+    return _CJK_RUN.fullmatch(token) is not None
+
+
+def content_words(text: str, *, word_map: dict[str, str] | None = None) -> list[str]:
+    """The topic-bearing words of a normalised text (stopwords dropped), as match features."""
+    out: list[str] = []
+    for tok in tokens(text):
+        if is_chinese(tok):
+            out.extend("j" + w for w in words(tok) if w not in STOPWORDS)
+        else:
+            word = stem(tok)
+            word = (word_map or {}).get(word, word)
+            if tok not in STOPWORDS and word not in STOPWORDS:
+                out.append("w" + word)
+    return out
+
+
+def features(
+    text: str, *, word_map: dict[str, str] | None = None, with_words: bool = True
+) -> set[str]:
+    """The set of features of a normalised text. ``word_map`` corrects misspelt English words."""
+    feats: set[str] = set(content_words(text, word_map=word_map)) if with_words else set()
+    prev_word: str | None = None
+    for tok in tokens(text):
+        if is_chinese(tok):
+            prev_word = None
+            sounds = pinyin(tok)
+            for i, ch in enumerate(tok):
+                feats.add("c" + ch)
+                if i + 1 < len(tok):
+                    feats.add("b" + tok[i : i + 2])
+                    feats.add("p" + sounds[i] + " " + sounds[i + 1])
+        else:
+            word = stem(tok)
+            word = (word_map or {}).get(word, word)
+            feats.add("w" + word)
+            if prev_word is not None:
+                feats.add("v" + prev_word + " " + word)
+            prev_word = word
+    return feats
