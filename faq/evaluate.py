@@ -13,8 +13,9 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
-from faq.matcher import Match, Matcher
+from faq.matcher import Match
 
 SMALLTALK_ID = "__smalltalk__"
 
@@ -142,7 +143,11 @@ def read_cases(path: Path) -> list[Case]:
     return [Case(r["query"], (r["expected_id"] or "").strip()) for r in reader]
 
 
-def evaluate(matcher: Matcher, cases: Iterable[Case]) -> Report:
+class _Matches(Protocol):
+    def match(self, text: str) -> Match: ...
+
+
+def evaluate(matcher: _Matches, cases: Iterable[Case]) -> Report:
     report = Report()
     for case in cases:
         start = time.perf_counter()

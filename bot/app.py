@@ -1,0 +1,128 @@
+"""The composition root: the one place that builds the Telegram application and wires the services.
+
+``post_init`` prepares what the bot needs before its first update (tables, the bundled FAQ on first
+start, the FAQ index, the command menu); ``post_shutdown`` releases the database. PTB calls both
+from ``run_polling``/``run_webhook``; code that drives ``initialize``/``start`` itself (the tests,
+the sandbox) calls ``application.post_init(application)`` after ``initialize``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import BotCommand, Update
+from telegram.constants import ChatType, ParseMode
+from telegram.error import TelegramError
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+
+from bot import handlers
+from bot.clock import Clock
+from bot.context import CONTEXT_TYPES, HelpdeskContext, Services
+from bot.db import Database
+from bot.settings import Settings, SettingsError
+from bot.texts import t
+from faq.io import load_bundled_if_empty
+from faq.service import FaqIndex
+
+logger = logging.getLogger(__name__)
+
+COMMANDS = ("start", "help", "lang")
+STAFF_NOTICE_CHARS = 300  # the staff chat gets a line, the log keeps the traceback
+
+
+def build_application(
+    settings: Settings,
+    *,
+    db: Database,
+    clock: Clock,
+    faq_index: FaqIndex,
+) -> Application:  # type: ignore[type-arg]
+    if settings.bot_token is None:
+        raise SettingsError("HELPDESK_BOT_TOKEN: required to run the bot")
+    services = Services(settings=settings, db=db, clock=clock, faq=faq_index)
+
+    async def post_init(application: Application) -> None:  # type: ignore[type-arg]
+        await asyncio.to_thread(db.create_all)
+        created = await db.run(load_bundled_if_empty, settings.faq_file, now=clock.now())
+        if created:
+            logger.info("loaded %d FAQ entries from %s", created, settings.faq_file)
+        entries = await db.run(faq_index.rebuild)
+        logger.info("FAQ index holds %d active entries", entries)
+        await register_commands(application)
+
+    async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+        await asyncio.to_thread(db.dispose)
+
+    application = (
+        ApplicationBuilder()
+        .token(settings.bot_token.get_secret_value())
+        .base_url(settings.telegram_api_url)
+        .base_file_url(settings.telegram_file_url)
+        .context_types(CONTEXT_TYPES)
+        # Retries a 429 after Telegram's retry_after instead of losing the message.
+        .rate_limiter(AIORateLimiter(max_retries=3))
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+        .build()
+    )
+    application.bot_data.services = services
+    handlers.register(application)
+    application.add_error_handler(report_error)
+    return application
+
+
+async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
+    """The command menu in Chinese for Chinese clients, English for English ones and by default."""
+    bot = application.bot
+    for language_code in ("zh", "en", None):
+        lang = language_code or "en"
+        commands = [BotCommand(name, t(lang, f"command_{name}")) for name in COMMANDS]
+        try:
+            await bot.set_my_commands(commands, language_code=language_code)
+        except TelegramError as exc:
+            # The menu is a convenience: the bot works without it, so start anyway.
+            logger.warning("could not set the %s command menu: %s", lang, exc)
+
+
+async def report_error(update: object, context: HelpdeskContext) -> None:
+    """Log the error with its traceback, apologise in a private chat, tell the staff chat.
+
+    Never raises: an error handler that fails hides the original error.
+    """
+    try:
+        logger.error("error while handling an update", exc_info=context.error)
+        services = context.services
+        if isinstance(update, Update):
+            await _apologise(update, context)
+        if services.settings.staff_chat_id is not None:
+            await context.bot.send_message(
+                chat_id=services.settings.staff_chat_id,
+                text=_staff_notice(update, context.error, services.settings.default_lang),
+                parse_mode=ParseMode.HTML,
+            )
+    except Exception:
+        logger.exception("the error handler failed too")
+
+
+async def _apologise(update: Update, context: HelpdeskContext) -> None:
+    chat = update.effective_chat
+    if chat is None or chat.type != ChatType.PRIVATE:
+        return  # in a group an apology nobody asked for is noise
+    try:
+        await context.bot.send_message(chat.id, context.text("error"), parse_mode=ParseMode.HTML)
+    except Exception as exc:  # the failure may be Telegram itself; the log has the original
+        logger.warning("could not apologise to chat %s: %s", chat.id, exc)
+
+
+def _staff_notice(update: object, error: BaseException | None, lang: str) -> str:
+    what = f"{type(error).__name__}: {error}" if error else "unknown error"
+    if len(what) > STAFF_NOTICE_CHARS:
+        what = what[: STAFF_NOTICE_CHARS - 1] + "…"
+    where = ""
+    if isinstance(update, Update):
+        chat, user = update.effective_chat, update.effective_user
+        where = f"update {update.update_id}"
+        where += f", chat {chat.id}" if chat else ""
+        where += f", user {user.id}" if user else ""
+    return t(lang, "staff_error", error=what, where=where)

@@ -1,0 +1,437 @@
+"""The bot in a chat: commands, questions and button presses.
+
+Handlers stay thin: read the update, call a domain function through ``services.db.run`` (a worker
+thread, so the event loop never waits on the database), render the result. Domain refusals
+(:class:`faq.service.FaqError`) become a polite "this button is no longer valid".
+
+In groups the bot speaks only when addressed: a mention of @its_username, a reply to one of its
+messages, or a command (``/cmd`` or ``/cmd@its_username``; PTB ignores ``/cmd@other_bot``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import datetime
+
+from sqlmodel import Session
+from telegram import (
+    Bot,
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+)
+from telegram.constants import ChatMemberStatus, ChatType, ParseMode
+from telegram.error import BadRequest
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot.context import HelpdeskContext
+from bot.keyboards import (
+    ContactPress,
+    ExamplePress,
+    FeedbackPress,
+    LanguagePress,
+    Press,
+    SuggestionPress,
+    contact_keyboard,
+    examples_keyboard,
+    feedback_keyboard,
+    language_keyboard,
+    parse_press,
+    suggestions_keyboard,
+)
+from bot.models import ChatUser
+from bot.texts import LANGS, t
+from faq.matcher import FaqDoc, Match
+from faq.service import (
+    FaqError,
+    FaqIndex,
+    UnknownEntry,
+    choose_suggestion,
+    log_example_question,
+    log_question,
+    own_question,
+    record_feedback,
+)
+
+logger = logging.getLogger(__name__)
+
+EXAMPLE_COUNT = 4
+SMALLTALK_KINDS = ("greeting", "thanks", "ack", "bye")
+LANG_ALIASES = {"zh": "zh", "cn": "zh", "中文": "zh", "en": "en", "english": "en"}
+
+# Only new messages: an edit of an old question is not a new question.
+NEW_MESSAGE = filters.UpdateType.MESSAGE
+
+
+# --- chat users (the Telegram edge's own table) ---------------------------------------------------
+
+
+def touch_chat_user(
+    session: Session,
+    *,
+    user_id: int,
+    first_name: str,
+    username: str | None,
+    telegram_lang: str | None,
+    blocked_bot: bool = False,
+    now: datetime,
+) -> ChatUser:
+    """Create or refresh the user as Telegram describes them now."""
+    user = session.get(ChatUser, user_id)
+    if user is None:
+        user = ChatUser(id=user_id, created_at=now, last_seen_at=now)
+    user.first_name = first_name
+    user.username = username
+    user.telegram_lang = telegram_lang
+    user.last_seen_at = now
+    user.blocked_bot = blocked_bot
+    session.add(user)
+    return user
+
+
+def choose_lang(session: Session, *, user_id: int, lang: str, now: datetime) -> ChatUser:
+    if lang not in LANGS:
+        raise ValueError(f"unsupported language {lang!r}")
+    user = session.get(ChatUser, user_id)
+    if user is None:
+        user = ChatUser(id=user_id, created_at=now, last_seen_at=now)
+    user.chosen_lang = lang
+    session.add(user)
+    return user
+
+
+# --- who a message is for -------------------------------------------------------------------------
+
+
+def addressed_text(message: Message, bot: Bot) -> str | None:
+    """The text meant for the bot, without the @mention; ``None`` if a group message is not for
+    the bot. Private messages are always for the bot."""
+    text = message.text or message.caption or ""
+    mention = re.compile(rf"(?<![\w@])@{re.escape(bot.username)}(?!\w)", re.IGNORECASE)
+    mentioned = mention.search(text) is not None
+    if mentioned:
+        text = " ".join(mention.sub(" ", text).split())  # the mention is not part of the question
+    if message.chat.type == ChatType.PRIVATE or mentioned or replies_to_bot(message, bot):
+        return text
+    return None
+
+
+def replies_to_bot(message: Message, bot: Bot) -> bool:
+    replied = message.reply_to_message
+    if replied is None or replied.from_user is None or replied.from_user.id != bot.id:
+        return False
+    # In a forum every message of a topic "replies" to the topic's first service message; that
+    # is not talking to the bot even when the bot opened the topic.
+    return not (message.is_topic_message and replied.message_id == message.message_thread_id)
+
+
+# --- rendering ------------------------------------------------------------------------------------
+
+Reply = tuple[str, InlineKeyboardMarkup | None]
+
+
+def render_answer(lang: str, doc: FaqDoc, question_id: int) -> Reply:
+    text = t(lang, "answer", question=doc.question, answer=doc.answer)
+    return text, feedback_keyboard(lang, question_id)
+
+
+def render_match(lang: str, question_id: int, match: Match, faq: FaqIndex) -> Reply:
+    """The reply to a question for the matcher's decision."""
+    if match.decision == "answer" and match.entry_id is not None:
+        doc = faq.entry(match.entry_id)
+        if doc is not None:  # None only if a rebuild removed it in the meantime
+            return render_answer(lang, doc, question_id)
+    elif match.decision == "suggest":
+        docs = [d for c in match.suggestions if (d := faq.entry(c.entry_id)) is not None]
+        if docs:
+            return t(lang, "suggest"), suggestions_keyboard(lang, question_id, docs)
+    elif match.decision == "smalltalk":
+        kind = match.smalltalk if match.smalltalk in SMALLTALK_KINDS else "greeting"
+        return t(lang, f"smalltalk_{kind}"), None
+    return t(lang, "none"), contact_keyboard(lang, question_id)
+
+
+def render_contact(lang: str, faq: FaqIndex) -> str:
+    """How to reach people, truthfully: tickets do not exist yet, so no handover is promised."""
+    text = t(lang, "contact_info")
+    doc = faq.contact_entry(lang)
+    if doc is not None:
+        text += "\n\n" + t(lang, "contact_faq", question=doc.question, answer=doc.answer)
+    return text
+
+
+def reply_lang(context: HelpdeskContext, match: Match) -> str:
+    """The /lang choice, else Chinese for a question written in Chinese (many Chinese users run
+    Telegram in English), else the user's language."""
+    if context.chosen_lang in LANGS:
+        return context.chosen_lang
+    return "zh" if match.lang == "zh" else context.lang
+
+
+# --- every update ---------------------------------------------------------------------------------
+
+
+async def remember_user(update: Update, context: HelpdeskContext) -> None:
+    """Upsert the ChatUser for every update from a person (handler group -1)."""
+    user = update.effective_user
+    if user is None or user.is_bot:
+        return
+    services = context.services
+    context.chat_user = await services.db.run(
+        touch_chat_user,
+        user_id=user.id,
+        first_name=user.first_name,
+        username=user.username,
+        telegram_lang=user.language_code,
+        blocked_bot=blocks_bot(update),
+        now=services.now(),
+    )
+
+
+def blocks_bot(update: Update) -> bool:
+    """Whether this update says the user blocked the bot; any other update from them means they
+    have not (or no longer)."""
+    change = update.my_chat_member
+    return (
+        change is not None
+        and change.chat.type == ChatType.PRIVATE
+        and change.new_chat_member.status == ChatMemberStatus.BANNED
+    )
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+async def start(update: Update, context: HelpdeskContext) -> None:
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    examples = context.services.faq.examples(context.lang, EXAMPLE_COUNT)
+    await message.reply_html(
+        context.text("welcome", name=user.first_name), reply_markup=examples_keyboard(examples)
+    )
+
+
+async def show_help(update: Update, context: HelpdeskContext) -> None:
+    if update.effective_message is None:
+        return
+    await update.effective_message.reply_html(
+        context.text("help"), reply_markup=contact_keyboard(context.lang)
+    )
+
+
+async def set_language(update: Update, context: HelpdeskContext) -> None:
+    """``/lang zh|en`` switches at once; a bare or unknown ``/lang`` offers buttons."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    wanted = LANG_ALIASES.get(context.args[0].lower()) if context.args else None
+    if wanted is None:
+        await message.reply_html(context.text("lang_prompt"), reply_markup=language_keyboard())
+        return
+    services = context.services
+    context.chat_user = await services.db.run(
+        choose_lang, user_id=user.id, lang=wanted, now=services.now()
+    )
+    await message.reply_html(t(wanted, "lang_set"))
+
+
+async def unknown_command(update: Update, context: HelpdeskContext) -> None:
+    if update.effective_message is not None:
+        await update.effective_message.reply_html(context.text("unknown_command"))
+
+
+# --- messages -------------------------------------------------------------------------------------
+
+
+async def ask(update: Update, context: HelpdeskContext) -> None:
+    """A text question: match, log, then reply."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None:
+        return
+    question = addressed_text(message, context.bot)
+    if question is None:
+        return  # a group message not meant for the bot
+    question = question.strip()
+    services = context.services
+    if not question:
+        await message.reply_html(context.text("empty_text"))
+        return
+    limit = services.settings.max_message_chars
+    if len(question) > limit:
+        await message.reply_html(context.text("too_long", limit=limit))
+        return
+
+    match = await services.match(question)
+    lang = reply_lang(context, match)
+    # Logged before replying: the log is the record even if Telegram then fails.
+    log = await services.db.run(
+        log_question,
+        chat_id=message.chat_id,
+        user_id=user.id,
+        lang=lang,
+        text=question,
+        match=match,
+        now=services.now(),
+    )
+    assert log.id is not None
+    text, keyboard = render_match(lang, log.id, match, services.faq)
+    await message.reply_html(text, reply_markup=keyboard)
+
+
+async def not_text(update: Update, context: HelpdeskContext) -> None:
+    """Stickers, photos, voice, files, locations, polls...: the bot reads text only."""
+    message = update.effective_message
+    if message is None or addressed_text(message, context.bot) is None:
+        return
+    await message.reply_html(context.text("non_text"))
+
+
+# --- buttons --------------------------------------------------------------------------------------
+
+
+async def press_button(update: Update, context: HelpdeskContext) -> None:
+    """Every button press: re-checked on the server, answered exactly once."""
+    query = update.callback_query
+    if query is None:
+        return
+    press = parse_press(query.data)
+    try:
+        if press is None or query.message is None:
+            raise FaqError(query.data)
+        await _handle_press(press, query, context)
+    except FaqError as refused:
+        logger.info("refused button %r from user %s: %r", query.data, query.from_user.id, refused)
+        await query.answer(context.text("button_invalid"), show_alert=True)
+
+
+async def _handle_press(press: Press, query: CallbackQuery, context: HelpdeskContext) -> None:
+    services = context.services
+    user_id = query.from_user.id
+    match press:
+        case FeedbackPress(question_id=question_id, helpful=helpful):
+            log = await services.db.run(
+                record_feedback,
+                question_id=question_id,
+                user_id=user_id,
+                helpful=helpful,
+                now=services.now(),
+            )
+            lang = context.chosen_lang or log.lang
+            if helpful:
+                await query.answer(t(lang, "feedback_thanks"))
+                await _drop_buttons(query)
+            else:
+                await query.answer()
+                await _drop_buttons(query)
+                await _send(
+                    query, context, t(lang, "feedback_sorry"), contact_keyboard(lang, question_id)
+                )
+
+        case SuggestionPress(question_id=question_id, entry_id=entry_id):
+            doc = _active_doc(services.faq, entry_id)
+            log = await services.db.run(
+                choose_suggestion,
+                question_id=question_id,
+                user_id=user_id,
+                entry_id=entry_id,
+                now=services.now(),
+            )
+            lang = context.chosen_lang or log.lang
+            await query.answer()
+            await _send(query, context, *render_answer(lang, doc, question_id))
+
+        case ExamplePress(entry_id=entry_id):
+            doc = _active_doc(services.faq, entry_id)
+            assert query.message is not None
+            log = await services.db.run(
+                log_example_question,
+                chat_id=query.message.chat.id,
+                user_id=user_id,
+                lang=context.lang,
+                entry_id=entry_id,
+                now=services.now(),
+            )
+            assert log.id is not None
+            await query.answer()
+            await _send(query, context, *render_answer(context.lang, doc, log.id))
+
+        case LanguagePress(lang=lang):
+            context.chat_user = await services.db.run(
+                choose_lang, user_id=user_id, lang=lang, now=services.now()
+            )
+            await query.answer()
+            try:
+                await query.edit_message_text(t(lang, "lang_set"), parse_mode=ParseMode.HTML)
+            except BadRequest:  # e.g. pressed twice: "message is not modified"
+                await _send(query, context, t(lang, "lang_set"), None)
+
+        case ContactPress(question_id=question_id):
+            lang = context.lang
+            if question_id is not None:
+                log = await services.db.run(own_question, question_id=question_id, user_id=user_id)
+                lang = context.chosen_lang or log.lang
+            await query.answer()
+            await _send(query, context, render_contact(lang, services.faq), None)
+
+
+def _active_doc(faq: FaqIndex, entry_id: str) -> FaqDoc:
+    doc = faq.entry(entry_id)
+    if doc is None:
+        raise UnknownEntry(entry_id)
+    return doc
+
+
+async def _send(
+    query: CallbackQuery,
+    context: HelpdeskContext,
+    text: str,
+    keyboard: InlineKeyboardMarkup | None,
+) -> None:
+    """A new message in the chat of the pressed button (and its forum topic, if any)."""
+    message = query.message
+    assert message is not None
+    in_topic = isinstance(message, Message) and message.is_topic_message
+    await context.bot.send_message(
+        chat_id=message.chat.id,
+        text=text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=keyboard,
+        message_thread_id=message.message_thread_id if in_topic else None,  # type: ignore[union-attr]
+    )
+
+
+async def _drop_buttons(query: CallbackQuery) -> None:
+    try:
+        await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest as exc:
+        # Already gone (a double tap) or the message is too old to edit: nothing to remove.
+        logger.debug("could not remove buttons: %s", exc)
+
+
+# --- wiring ---------------------------------------------------------------------------------------
+
+
+def register(application: Application) -> None:  # type: ignore[type-arg]
+    """Add the handlers; group -1 remembers the user before any reply is decided."""
+    application.add_handler(TypeHandler(Update, remember_user), group=-1)
+    application.add_handler(CommandHandler("start", start, filters=NEW_MESSAGE))
+    application.add_handler(CommandHandler("help", show_help, filters=NEW_MESSAGE))
+    application.add_handler(CommandHandler("lang", set_language, filters=NEW_MESSAGE))
+    application.add_handler(
+        MessageHandler(NEW_MESSAGE & filters.COMMAND & filters.ChatType.PRIVATE, unknown_command)
+    )
+    application.add_handler(MessageHandler(NEW_MESSAGE & filters.TEXT & ~filters.COMMAND, ask))
+    application.add_handler(
+        MessageHandler(NEW_MESSAGE & ~filters.TEXT & ~filters.StatusUpdate.ALL, not_text)
+    )
+    application.add_handler(CallbackQueryHandler(press_button))

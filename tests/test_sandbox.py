@@ -1,0 +1,23 @@
+"""The sandbox: the real bot, the fake Telegram, and a scripted terminal chat."""
+
+import io
+
+from bot.sandbox import chat
+from bot.settings import load_settings
+
+
+async def test_a_scripted_sandbox_chat_answers_and_presses_buttons(tmp_path):
+    settings = load_settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'sandbox.db'}")
+    script = io.StringIO("忘记登录密码了怎么办？\n1\n/sticker\n9\n谢谢\n")
+    out = io.StringIO()
+
+    await chat(settings, script, out, prompt=False)
+
+    transcript = out.getvalue()
+    assert "[1] 忘记登录密码了怎么办？" in transcript  # /start's example questions
+    assert "新密码须为8-20位" in transcript  # the answer
+    assert "[1] 👍" in transcript and "[2] 👎" in transcript
+    assert "(感谢您的反馈！)" in transcript  # pressing 👍
+    assert "只能识别文字消息" in transcript  # the sticker
+    assert "(no button with that number)" in transcript
+    assert "不客气" in transcript
