@@ -56,9 +56,8 @@ TEXTS: dict[str, str] = {
     ),
     "contact_info": (
         "I can't hand you over to a person in this chat yet.\n\n"
-        "During working hours (Monday to Friday, 9:00–17:30, except public holidays) please "
-        "contact the platform administrator at your local finance bureau, or call the platform's "
-        "consultation phone."
+        "During working hours please contact the platform administrator at your local finance "
+        "bureau, or call the platform's consultation phone."
     ),
     "contact_faq": "From the FAQ:\n<b>{question}</b>\n{answer}",
     # --- what the bot cannot read ---
