@@ -14,12 +14,16 @@ import logging
 from telegram import BotCommand, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 
-from bot import handlers
+from bot import handlers, reports, staff_faq
 from bot.clock import Clock
 from bot.context import CONTEXT_TYPES, HelpdeskContext, Services
 from bot.db import Database
+from bot.desk import Desk
+from bot.desk import register as register_desk
+from bot.outbox import HelpdeskRateLimiter
+from bot.roles import Roles
 from bot.settings import Settings, SettingsError
 from bot.texts import t
 from faq.io import load_bundled_if_empty
@@ -27,7 +31,7 @@ from faq.service import FaqIndex
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = ("start", "help", "lang")
+COMMANDS = ("start", "help", "human", "mytickets", "lang")
 STAFF_NOTICE_CHARS = 300  # the staff chat gets a line, the log keeps the traceback
 
 
@@ -40,7 +44,8 @@ def build_application(
 ) -> Application:  # type: ignore[type-arg]
     if settings.bot_token is None:
         raise SettingsError("HELPDESK_BOT_TOKEN: required to run the bot")
-    services = Services(settings=settings, db=db, clock=clock, faq=faq_index)
+    roles = Roles(staff_chat_id=settings.staff_chat_id, admin_ids=settings.admin_ids)
+    services = Services(settings=settings, db=db, clock=clock, faq=faq_index, roles=roles)
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         await asyncio.to_thread(db.create_all)
@@ -50,6 +55,11 @@ def build_application(
         entries = await db.run(faq_index.rebuild)
         logger.info("FAQ index holds %d active entries", entries)
         await register_commands(application)
+        # Pending relays of a previous run go out now; then the outbox and reminder jobs.
+        await desk.start(application)
+
+    async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
+        await desk.stop()
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         await asyncio.to_thread(db.dispose)
@@ -60,13 +70,24 @@ def build_application(
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         .context_types(CONTEXT_TYPES)
-        # Retries a 429 after Telegram's retry_after instead of losing the message.
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        # Handler replies retry a 429 after Telegram's retry_after instead of losing the message;
+        # outbox sends are not retried here (the outbox reschedules them, see bot/outbox.py).
+        .rate_limiter(HelpdeskRateLimiter(max_retries=3))
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
         .build()
     )
     application.bot_data.services = services
+    desk = Desk(settings=settings, db=db, clock=clock, roles=roles, bot=application.bot)
+    # The escalation desk's handlers run in group -1, before the FAQ's (see bot/desk.py).
+    register_desk(application, desk)
+    # --- staff FAQ work: drafts, phrasings, /common, /stats, /report (bot/staff_faq.py) ---
+    # Registered first: in handler group 0 the first match wins, and the private-chat catch-alls
+    # of handlers.register (unknown command, any text, any button) would take these updates.
+    staff_faq.register(application)
+    reports.schedule_weekly_report(application)  # Monday 09:00 in the configured zone
+    # ---
     handlers.register(application)
     application.add_error_handler(report_error)
     return application

@@ -16,12 +16,14 @@ from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.clock import Clock
 from bot.db import Database
+from bot.roles import Roles
 from bot.settings import Settings
 from bot.texts import t, user_lang
 from faq.matcher import Match
 from faq.service import FaqIndex
 
 if TYPE_CHECKING:
+    from bot.desk import Desk
     from bot.models import ChatUser
 
 
@@ -33,6 +35,7 @@ class Services:
     db: Database
     clock: Clock
     faq: FaqIndex
+    roles: Roles  # staff and admins, checked on every staff command and button press
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -47,6 +50,7 @@ class BotData:
     """``application.bot_data``: the services, set once by the composition root."""
 
     services: Services
+    desk: Desk  # the escalation desk: its configuration and the outbox sender
 
 
 class HelpdeskContext(CallbackContext[ExtBot[None], dict, dict, BotData]):

@@ -60,6 +60,10 @@ class Database:
         self.engine = make_engine(url)
 
     def create_all(self) -> None:
+        # The escalation desk's tables; imported here, not at the top, because bot.outbox
+        # imports this module.
+        from bot import outbox, tickets  # noqa: F401
+
         SQLModel.metadata.create_all(self.engine)
 
     @contextmanager

@@ -34,6 +34,7 @@ from telegram.ext import (
 )
 
 from bot.context import HelpdeskContext
+from bot.desk import contact_pressed, render_contact
 from bot.keyboards import (
     ContactPress,
     ExamplePress,
@@ -160,15 +161,6 @@ def render_match(lang: str, question_id: int, match: Match, faq: FaqIndex) -> Re
     return t(lang, "none"), contact_keyboard(lang, question_id)
 
 
-def render_contact(lang: str, faq: FaqIndex) -> str:
-    """How to reach people, truthfully: tickets do not exist yet, so no handover is promised."""
-    text = t(lang, "contact_info")
-    doc = faq.contact_entry(lang)
-    if doc is not None:
-        text += "\n\n" + t(lang, "contact_faq", question=doc.question, answer=doc.answer)
-    return text
-
-
 def reply_lang(context: HelpdeskContext, match: Match) -> str:
     """The /lang choice, else Chinese for a question written in Chinese (many Chinese users run
     Telegram in English), else the user's language."""
@@ -181,7 +173,7 @@ def reply_lang(context: HelpdeskContext, match: Match) -> str:
 
 
 async def remember_user(update: Update, context: HelpdeskContext) -> None:
-    """Upsert the ChatUser for every update from a person (handler group -1)."""
+    """Upsert the ChatUser for every update from a person (handler group -2)."""
     user = update.effective_user
     if user is None or user.is_bot:
         return
@@ -375,7 +367,12 @@ async def _handle_press(press: Press, query: CallbackQuery, context: HelpdeskCon
             except BadRequest:  # e.g. pressed twice: "message is not modified"
                 await _send(query, context, t(lang, "lang_set"), None)
 
+        case ContactPress(question_id=question_id) if services.settings.staff_chat_id is not None:
+            # The escalation desk: the button opens (or adds to) the user's ticket.
+            await contact_pressed(query, context, question_id)
+
         case ContactPress(question_id=question_id):
+            # No staff group configured: nobody could answer a ticket, so say how to reach people.
             lang = context.lang
             if question_id is not None:
                 log = await services.db.run(own_question, question_id=question_id, user_id=user_id)
@@ -422,8 +419,9 @@ async def _drop_buttons(query: CallbackQuery) -> None:
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Add the handlers; group -1 remembers the user before any reply is decided."""
-    application.add_handler(TypeHandler(Update, remember_user), group=-1)
+    """Add the handlers; group -2 remembers the user before any reply is decided (group -1 is
+    the escalation desk's, see bot/desk.py)."""
+    application.add_handler(TypeHandler(Update, remember_user), group=-2)
     application.add_handler(CommandHandler("start", start, filters=NEW_MESSAGE))
     application.add_handler(CommandHandler("help", show_help, filters=NEW_MESSAGE))
     application.add_handler(CommandHandler("lang", set_language, filters=NEW_MESSAGE))

@@ -11,7 +11,9 @@ Formats (``<qid>`` is a ``QuestionLog`` id, ``<entry>`` an FAQ entry id):
 ``sg:<qid>:<entry>`` the suggestion ``<entry>`` offered for question ``<qid>``
 ``ex:<entry>``     an example question on the welcome screen
 ``lg:zh|en``       the language chosen after /lang
-``cs`` ``cs:<qid>`` "contact staff", about question ``<qid>`` when there is one
+``cs`` ``cs:<qid>`` "contact staff" (opens a ticket), about question ``<qid>`` if any
+``tk:c|x|r|f:<tid>`` staff buttons on ticket ``<tid>``: claim, close, report upward, add to FAQ
+``rt:<tid>:<1-5>`` the user's rating of closed ticket ``<tid>``
 =================  ===========================================================
 """
 
@@ -63,6 +65,26 @@ class ContactPress:
 
 Press = FeedbackPress | SuggestionPress | ExamplePress | LanguagePress | ContactPress
 
+TICKET_ACTIONS = {"c": "claim", "x": "close", "r": "report", "f": "faq"}
+
+
+@dataclass(frozen=True)
+class TicketPress:
+    """A staff button on a ticket's first post; ``action`` is a value of TICKET_ACTIONS."""
+
+    action: str
+    ticket_id: int
+
+
+@dataclass(frozen=True)
+class RatingPress:
+    ticket_id: int
+    stars: int
+
+
+DeskPress = TicketPress | RatingPress
+DESK_PATTERN = r"^(tk|rt):"  # the desk's buttons, routed to bot/desk.py
+
 _QID = r"([1-9][0-9]{0,18})"
 _ENTRY = r"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})"  # the ids faq/io.py accepts
 _FEEDBACK = re.compile(rf"fb:{_QID}:([ud])")
@@ -70,6 +92,8 @@ _SUGGESTION = re.compile(rf"sg:{_QID}:{_ENTRY}")
 _EXAMPLE = re.compile(rf"ex:{_ENTRY}")
 _LANGUAGE = re.compile(r"lg:(zh|en)")
 _CONTACT = re.compile(rf"cs(?::{_QID})?")
+_TICKET = re.compile(rf"tk:([cxrf]):{_QID}")
+_RATING = re.compile(rf"rt:{_QID}:([1-5])")
 
 
 class CallbackDataTooLong(ValueError):
@@ -99,6 +123,15 @@ def contact_data(question_id: int | None = None) -> str:
     return "cs" if question_id is None else _fit(f"cs:{question_id}")
 
 
+def ticket_data(action: str, ticket_id: int) -> str:
+    code = next(code for code, name in TICKET_ACTIONS.items() if name == action)
+    return _fit(f"tk:{code}:{ticket_id}")
+
+
+def rating_data(ticket_id: int, stars: int) -> str:
+    return _fit(f"rt:{ticket_id}:{stars}")
+
+
 def _fit(data: str) -> str:
     if len(data.encode()) > MAX_CALLBACK_BYTES:
         raise CallbackDataTooLong(data)
@@ -122,6 +155,17 @@ def parse_press(data: str | None) -> Press | None:
         return LanguagePress(found[1])
     if found := _CONTACT.fullmatch(data):
         return ContactPress(int(found[1]) if found[1] else None)
+    return None
+
+
+def parse_desk_press(data: str | None) -> DeskPress | None:
+    """What a desk button press means, or ``None`` for data this bot never sends."""
+    if not data or len(data.encode()) > MAX_CALLBACK_BYTES:
+        return None
+    if found := _TICKET.fullmatch(data):
+        return TicketPress(TICKET_ACTIONS[found[1]], int(found[2]))
+    if found := _RATING.fullmatch(data):
+        return RatingPress(int(found[1]), int(found[2]))
     return None
 
 
@@ -175,6 +219,27 @@ def examples_keyboard(entries: Iterable[FaqDoc]) -> InlineKeyboardMarkup | None:
 def contact_keyboard(lang: str, question_id: int | None = None) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup.from_button(
         InlineKeyboardButton(t(lang, "button_contact"), callback_data=contact_data(question_id))
+    )
+
+
+def ticket_keyboard(lang: str, ticket_id: int, *, add_to_faq: bool) -> InlineKeyboardMarkup:
+    """The staff buttons on a ticket's first post."""
+    actions = ["claim", "close", "report"] + (["faq"] if add_to_faq else [])
+    labels = {"claim": "button_claim", "close": "button_close", "report": "button_report"}
+    labels["faq"] = "button_add_faq"
+    buttons = [
+        InlineKeyboardButton(t(lang, labels[action]), callback_data=ticket_data(action, ticket_id))
+        for action in actions
+    ]
+    return InlineKeyboardMarkup([buttons[:2], buttons[2:]])
+
+
+def rating_keyboard(ticket_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup.from_row(
+        [
+            InlineKeyboardButton("⭐" * stars, callback_data=rating_data(ticket_id, stars))
+            for stars in range(1, 6)
+        ]
     )
 
 

@@ -6,6 +6,7 @@ A missing or malformed setting stops start-up with one line naming the setting a
 
 from __future__ import annotations
 
+from datetime import time
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -36,10 +37,22 @@ class Settings(BaseSettings):
 
     # Matcher thresholds (scores are 0..100); see faq/matcher.py for what they mean.
     answer_threshold: float = Field(default=72.0, ge=0, le=100)
-    answer_margin: float = Field(default=5.0, ge=0, le=100)
-    suggest_threshold: float = Field(default=2.0, ge=0, le=100)
+    answer_margin: float = Field(default=10.0, ge=0, le=100)
+    suggest_threshold: float = Field(default=5.0, ge=0, le=100)
 
     max_message_chars: int = Field(default=1000, ge=10)
+
+    # The escalation desk (bot/desk.py). Staff replies are signed with a title, never a person's
+    # name: HELPDESK_STAFF_TITLE for Chinese, HELPDESK_STAFF_TITLE_EN for English; unset, the
+    # text catalogues' "staff_title" (省财政厅工作人员 / Provincial Finance Department staff).
+    staff_title: str | None = Field(default=None, min_length=1, max_length=64)
+    staff_title_en: str | None = Field(default=None, min_length=1, max_length=64)
+    first_response_minutes: int = Field(default=30, ge=1)  # business minutes
+    reopen_days: int = Field(default=7, ge=0)
+    business_hours_start: time = time(9, 0)
+    business_hours_end: time = time(17, 30)
+    outbox_interval_seconds: float = Field(default=5.0, gt=0)
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
@@ -76,6 +89,14 @@ class Settings(BaseSettings):
         answer = info.data.get("answer_threshold")
         if answer is not None and value > answer:
             raise ValueError("must not be above HELPDESK_ANSWER_THRESHOLD")
+        return value
+
+    @field_validator("business_hours_end")
+    @classmethod
+    def _after_start(cls, value: time, info) -> time:
+        start = info.data.get("business_hours_start")
+        if start is not None and value <= start:
+            raise ValueError("must be after HELPDESK_BUSINESS_HOURS_START")
         return value
 
     @property

@@ -137,7 +137,8 @@ async def test_post_init_loads_the_bundled_faq_and_registers_the_menu_in_both_la
     zh = fake.commands[(default_scope, "zh")]
     en = fake.commands[(default_scope, "en")]
     assert fake.commands[(default_scope, "")] == en
-    assert [c["command"] for c in zh] == [c["command"] for c in en] == ["start", "help", "lang"]
+    names = ["start", "help", "human", "mytickets", "lang"]
+    assert [c["command"] for c in zh] == [c["command"] for c in en] == names
     assert zh[1]["description"] == "使用说明"
     assert en[1]["description"] == "How to use this bot"
 
@@ -354,6 +355,12 @@ async def test_out_of_scope_in_english(bot: Driver):
     contact = await bot.reply(BOB)
     assert contact["raw_text"].startswith("I can't hand you over to a person in this chat yet.")
     assert "How do I contact a staff member?" in contact["raw_text"]
+
+
+async def test_human_without_a_staff_group_says_how_to_reach_staff(bot: Driver, db: Database):
+    # No HELPDESK_STAFF_CHAT_ID: nobody would see a ticket, so none is opened.
+    reply = await bot.ask(ALICE, "/human 我要找人工")
+    assert reply["raw_text"].startswith("目前还不能在这个对话中为您转接人工客服。")
 
 
 async def test_html_in_user_and_faq_text_is_escaped(

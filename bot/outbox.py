@@ -1,0 +1,446 @@
+"""Nothing is lost: outgoing messages that matter are rows first and Telegram calls second.
+
+A handler that changes state (a ticket opened, a staff reply recorded) writes the messages that
+must follow as :class:`OutboxMessage` rows in the same transaction (:func:`enqueue`). The
+:class:`OutboxSender` then claims due rows, sends them and records the outcome:
+
+* accepted → ``sent`` with Telegram's message id, at once, so a row is never sent twice;
+* 429 → pending again at Telegram's ``retry_after`` (PTB's rate limiter does not also retry it:
+  the outbox sends with ``rate_limit_args=-1``, see :class:`HelpdeskRateLimiter`);
+* 5xx, network errors, timeouts → pending again after an exponential backoff with jitter, capped,
+  and ``failed`` after :data:`MAX_ATTEMPTS`;
+* 400 → ``failed`` (logged): the same request would fail again;
+* 403 → ``blocked``: the user blocked the bot; the ``on_blocked`` hook marks them and their ticket.
+
+A network error is ambiguous: the request may have reached Telegram and the answer got lost (see
+DESIGN.md). The Bot API has no idempotency key for sendMessage/copyMessage, so the outbox chooses
+to retry: a staff answer that never arrives is worse than the rare duplicate. The window is only
+the lost-answer case; every other outcome is recorded exactly.
+
+Claiming: a row is leased (``claimed_until``) in a short transaction, then sent outside it, so
+no database lock is held across a network call. On SQLite ``BEGIN IMMEDIATE`` (bot/db.py)
+serialises claimers; on PostgreSQL ``FOR UPDATE SKIP LOCKED`` lets several senders claim
+disjoint rows. A sender that dies mid-send leaves a lease that expires after :data:`LEASE`; the
+row is then sent again (the same ambiguity as a network error). Rows to one chat go out in order:
+a row waits while an earlier row to the same chat is backing off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import Column, Text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+from sqlmodel import Field, Session, SQLModel, col, exists, or_, select
+from sqlmodel.sql.expression import Select
+from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
+from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
+from telegram.ext import AIORateLimiter
+
+from bot.clock import Clock
+from bot.db import Database
+from faq.models import utc_column
+
+logger = logging.getLogger(__name__)
+
+OutboxMethod = Literal["sendMessage", "copyMessage"]
+OutboxStatus = Literal["pending", "sent", "failed", "blocked"]
+
+LEASE = timedelta(seconds=60)
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 300.0
+MAX_ATTEMPTS = 12  # ~ half an hour of 5xx at the cap before a row is given up
+BATCH = 50
+# rate_limit_args meaning "no retries in the rate limiter": the outbox reschedules a 429 itself.
+# Not 0: PTB drops a falsy rate_limit_args before the limiter sees it.
+OUTBOX_RATE_LIMIT_ARGS = -1
+
+
+class OutboxMessage(SQLModel, table=True):
+    __tablename__ = "outbox_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    chat_id: int = Field(index=True)
+    thread_id: int | None = None
+    # What the row is about, for the hooks: the ticket, and what kind of message it is there.
+    ticket_id: int | None = Field(default=None, index=True)
+    kind: str = Field(default="notice", max_length=16)  # card | relay | notice | reminder
+    method: str = Field(max_length=16)
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # JSON: the method's arguments
+    status: str = Field(default="pending", max_length=16, index=True)
+    attempts: int = 0
+    next_attempt_at: datetime = utc_column(index=True)
+    claimed_until: datetime | None = utc_column(nullable=True)
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    sent_message_id: int | None = Field(default=None, index=True)
+    created_at: datetime = utc_column()
+    sent_at: datetime | None = utc_column(nullable=True)
+
+    @property
+    def arguments(self) -> dict[str, Any]:
+        return json.loads(self.payload)
+
+
+# --- the table (no Telegram) ----------------------------------------------------------------------
+
+
+def enqueue(
+    session: Session,
+    *,
+    key: str,
+    chat_id: int,
+    method: OutboxMethod,
+    payload: dict[str, Any],
+    now: datetime,
+    thread_id: int | None = None,
+    ticket_id: int | None = None,
+    kind: str = "notice",
+) -> OutboxMessage:
+    """Record a message to send; the same ``key`` again returns the first row (a redelivered
+    update or a retried handler never queues a second copy)."""
+    existing = session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == key)).first()
+    if existing is not None:
+        return existing
+    row = OutboxMessage(
+        dedupe_key=key,
+        chat_id=chat_id,
+        thread_id=thread_id,
+        ticket_id=ticket_id,
+        kind=kind,
+        method=method,
+        payload=json.dumps(payload, ensure_ascii=False),
+        next_attempt_at=now,
+        created_at=now,
+    )
+    try:
+        with session.begin_nested():  # a concurrent writer with the same key: keep theirs
+            session.add(row)
+    except IntegrityError:
+        return session.exec(select(OutboxMessage).where(OutboxMessage.dedupe_key == key)).one()
+    return row
+
+
+def claim_due(
+    session: Session,
+    *,
+    now: datetime,
+    limit: int = BATCH,
+    ignore_backoff: bool = False,
+) -> list[OutboxMessage]:
+    """Lease the pending rows that are due (all pending unleased rows with ``ignore_backoff``,
+    used at start-up), oldest first."""
+    rows = list(session.exec(due_rows(now=now, limit=limit, ignore_backoff=ignore_backoff)).all())
+    for row in rows:
+        row.claimed_until = now + LEASE
+        row.attempts += 1
+        session.add(row)
+    return rows
+
+
+def due_rows(*, now: datetime, limit: int, ignore_backoff: bool) -> Select[tuple[OutboxMessage]]:
+    """The claim query: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (several senders take disjoint
+    rows); SQLite has no row locks and ignores it, its ``BEGIN IMMEDIATE`` serialises claimers."""
+    earlier = aliased(OutboxMessage)
+    # An earlier row to the same chat being sent right now by another sender, or (unless
+    # backoff is ignored) backing off: this row waits, so each chat gets its messages in order.
+    blocking = col(earlier.claimed_until) > now
+    if not ignore_backoff:
+        blocking = or_(blocking, earlier.next_attempt_at > now)
+    waiting_behind = exists().where(
+        earlier.chat_id == OutboxMessage.chat_id,
+        earlier.status == "pending",
+        col(earlier.id) < col(OutboxMessage.id),
+        blocking,
+    )
+    query = select(OutboxMessage).where(
+        OutboxMessage.status == "pending",
+        or_(col(OutboxMessage.claimed_until).is_(None), col(OutboxMessage.claimed_until) <= now),
+        ~waiting_behind,
+    )
+    if not ignore_backoff:
+        query = query.where(OutboxMessage.next_attempt_at <= now)
+    return query.order_by(col(OutboxMessage.id)).limit(limit).with_for_update(skip_locked=True)
+
+
+def mark_sent(session: Session, *, row_id: int, message_id: int | None, now: datetime) -> None:
+    row = _row(session, row_id)
+    row.status = "sent"
+    row.sent_message_id = message_id
+    row.sent_at = now
+    row.claimed_until = None
+    row.last_error = None
+    session.add(row)
+
+
+def mark_retry(session: Session, *, row_id: int, error: str, at: datetime) -> None:
+    row = _row(session, row_id)
+    row.next_attempt_at = at
+    row.claimed_until = None
+    row.last_error = error
+    session.add(row)
+
+
+def mark_given_up(session: Session, *, row_id: int, status: OutboxStatus, error: str) -> None:
+    row = _row(session, row_id)
+    row.status = status
+    row.claimed_until = None
+    row.last_error = error
+    session.add(row)
+
+
+def release(session: Session, *, row_ids: list[int], at: datetime) -> None:
+    """Hand claimed rows back untried (they queue behind a row that must be retried first)."""
+    for row_id in row_ids:
+        row = _row(session, row_id)
+        row.attempts = max(0, row.attempts - 1)
+        row.next_attempt_at = max(row.next_attempt_at, at)
+        row.claimed_until = None
+        session.add(row)
+
+
+def pending_rows(session: Session) -> list[OutboxMessage]:
+    return list(
+        session.exec(
+            select(OutboxMessage)
+            .where(OutboxMessage.status == "pending")
+            .order_by(col(OutboxMessage.id))
+        ).all()
+    )
+
+
+def sent_row_for(session: Session, *, chat_id: int, message_id: int) -> OutboxMessage | None:
+    """The row whose sending produced ``message_id`` in ``chat_id``."""
+    return session.exec(
+        select(OutboxMessage).where(
+            OutboxMessage.chat_id == chat_id, OutboxMessage.sent_message_id == message_id
+        )
+    ).first()
+
+
+def _row(session: Session, row_id: int) -> OutboxMessage:
+    row = session.get(OutboxMessage, row_id)
+    if row is None:
+        raise LookupError(f"outbox row {row_id} vanished")
+    return row
+
+
+def backoff(attempts: int, *, jitter: float) -> timedelta:
+    """Exponential in the attempts made, capped, times a jitter in [0.5, 1) so many failed rows
+    do not all come back in the same second."""
+    seconds = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return timedelta(seconds=seconds * (0.5 + jitter / 2))
+
+
+# --- sending (the Telegram edge) ------------------------------------------------------------------
+
+Prepare = Callable[[OutboxMessage], Awaitable[dict[str, Any]]]
+SentHook = Callable[[Session, OutboxMessage, int | None, datetime], None]
+BlockedHook = Callable[[Session, OutboxMessage, datetime], None]
+
+
+class Postpone(Exception):
+    """Raised by a ``prepare`` hook: the row cannot go yet (e.g. the ticket's first post has not
+    been sent); try again after a backoff."""
+
+
+class OutboxSender:
+    """Claims due rows, sends them, records the outcome. One flush at a time per process, so rows
+    to the same chat keep their order; :meth:`kick` after enqueueing makes relays feel instant."""
+
+    def __init__(
+        self,
+        *,
+        bot: Bot,
+        db: Database,
+        clock: Clock,
+        prepare: Prepare | None = None,
+        on_sent: SentHook | None = None,
+        on_blocked: BlockedHook | None = None,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.bot = bot
+        self.db = db
+        self.clock = clock
+        self.prepare = prepare
+        self.on_sent = on_sent
+        self.on_blocked = on_blocked
+        self.jitter = jitter
+        self._lock = asyncio.Lock()
+        self._kick_waiting = False
+        self._tasks: set[asyncio.Task[int]] = set()
+
+    def kick(self) -> None:
+        """Flush soon, without waiting (called right after a handler enqueued). Kicks coalesce:
+        while a kicked flush is still waiting for its turn, it will pick up the new rows too."""
+        if self._kick_waiting:
+            return
+        self._kick_waiting = True
+        task = asyncio.get_running_loop().create_task(self._kicked_flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _kicked_flush(self) -> int:
+        async with self._lock:
+            self._kick_waiting = False
+            return await self._flush_locked(ignore_backoff=False)
+
+    async def idle(self) -> None:
+        """Wait for kicked flushes to finish (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def flush(self, *, ignore_backoff: bool = False) -> int:
+        """Send every due row; returns how many were sent."""
+        async with self._lock:
+            return await self._flush_locked(ignore_backoff=ignore_backoff)
+
+    async def _flush_locked(self, *, ignore_backoff: bool) -> int:
+        sent = 0
+        while True:
+            rows = await self.db.run(claim_due, now=self.clock.now(), ignore_backoff=ignore_backoff)
+            if not rows:
+                return sent
+            batch_sent = await self._send_batch(rows)
+            sent += batch_sent
+            # Ignoring backoff, a row that failed just now would be claimed again at once: one
+            # pass over the failures is enough.
+            if len(rows) < BATCH or (ignore_backoff and batch_sent < len(rows)):
+                return sent
+
+    async def _send_batch(self, rows: list[OutboxMessage]) -> int:
+        sent = 0
+        held: dict[int, datetime] = {}  # chat -> retry time of an earlier row to it
+        for row in rows:
+            assert row.id is not None
+            if row.chat_id in held:
+                await self.db.run(release, row_ids=[row.id], at=held[row.chat_id])
+                continue
+            retry_at = await self._send_one(row)
+            if retry_at is None:
+                sent += 1 if await self._was_sent(row.id) else 0
+            else:
+                held[row.chat_id] = retry_at
+        return sent
+
+    async def _was_sent(self, row_id: int) -> bool:
+        def status(session: Session) -> str:
+            return _row(session, row_id).status
+
+        return await self.db.run(status) == "sent"
+
+    async def _send_one(self, row: OutboxMessage) -> datetime | None:
+        """Send one row and record the outcome; the retry time if it must wait."""
+        assert row.id is not None
+        now = self.clock.now()
+        try:
+            extra = await self.prepare(row) if self.prepare else {}
+            message_id = await self._call(row, extra)
+        except RetryAfter as exc:
+            at = now + exc._retry_after  # PTB keeps it as a timedelta
+            await self._retry_or_give_up(row, f"429: {exc}", at)
+            return at
+        except Forbidden as exc:
+            logger.info("outbox row %s to %s blocked: %s", row.id, row.chat_id, exc)
+            await self.db.run(self._record_blocked, row=row, error=str(exc), now=now)
+            return None
+        except BadRequest as exc:
+            logger.error("outbox row %s to %s refused for good: %s", row.id, row.chat_id, exc)
+            await self.db.run(mark_given_up, row_id=row.id, status="failed", error=str(exc))
+            return None
+        except (TelegramError, Postpone) as exc:  # 5xx, network, timeouts
+            at = now + backoff(row.attempts, jitter=self.jitter())
+            await self._retry_or_give_up(row, f"{type(exc).__name__}: {exc}", at)
+            return at
+        await self.db.run(self._record_sent, row=row, message_id=message_id, now=self.clock.now())
+        return None
+
+    async def _retry_or_give_up(self, row: OutboxMessage, error: str, at: datetime) -> None:
+        assert row.id is not None
+        if row.attempts >= MAX_ATTEMPTS:
+            logger.error("outbox row %s given up after %d tries: %s", row.id, row.attempts, error)
+            await self.db.run(mark_given_up, row_id=row.id, status="failed", error=error)
+        else:
+            logger.warning("outbox row %s will be retried at %s: %s", row.id, at, error)
+            await self.db.run(mark_retry, row_id=row.id, error=error, at=at)
+
+    def _record_sent(
+        self, session: Session, *, row: OutboxMessage, message_id: int | None, now: datetime
+    ) -> None:
+        assert row.id is not None
+        mark_sent(session, row_id=row.id, message_id=message_id, now=now)
+        if self.on_sent is not None:
+            self.on_sent(session, row, message_id, now)
+
+    def _record_blocked(
+        self, session: Session, *, row: OutboxMessage, error: str, now: datetime
+    ) -> None:
+        assert row.id is not None
+        mark_given_up(session, row_id=row.id, status="blocked", error=error)
+        if self.on_blocked is not None:
+            self.on_blocked(session, row, now)
+
+    async def _call(self, row: OutboxMessage, extra: dict[str, Any]) -> int | None:
+        args = row.arguments | extra
+        markup = args.pop("reply_markup", None)
+        reply_to = args.pop("reply_to_message_id", None)
+        common: dict[str, Any] = {
+            "chat_id": row.chat_id,
+            "message_thread_id": args.pop("message_thread_id", row.thread_id),
+            "reply_markup": InlineKeyboardMarkup.de_json(markup, self.bot) if markup else None,
+            "reply_parameters": (
+                ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+            ),
+        }
+        if getattr(self.bot, "rate_limiter", None) is not None:
+            common["rate_limit_args"] = OUTBOX_RATE_LIMIT_ARGS
+        if row.method == "sendMessage":
+            message = await self.bot.send_message(**common, **args)
+            return message.message_id
+        if row.method == "copyMessage":
+            copied = await self.bot.copy_message(**common, **args)
+            return copied.message_id
+        raise BadRequest(f"unknown outbox method {row.method}")
+
+
+class HelpdeskRateLimiter(AIORateLimiter):
+    """PTB's limiter, where ``rate_limit_args=-1`` means "throttle, but do not retry a 429".
+
+    PTB reads ``rate_limit_args or max_retries`` (and drops a falsy value earlier still), so 0
+    cannot say "no retries". Handler
+    replies keep the default retries (a 429 waits ``retry_after`` and tries again); the outbox
+    reschedules a 429 itself, and retrying it here too would stack two retry loops.
+    """
+
+    async def process_request(  # type: ignore[override]
+        self,
+        callback: Any,
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        if rate_limit_args != OUTBOX_RATE_LIMIT_ARGS:
+            return await super().process_request(
+                callback, args, kwargs, endpoint, data, rate_limit_args
+            )
+        chat_id = data.get("chat_id")
+        group = chat_id if isinstance(chat_id, int) and chat_id < 0 else False
+        # One throttled attempt (PTB's own _run_request, which applies the overall and per-group
+        # limits); a RetryAfter propagates to the outbox.
+        return await self._run_request(
+            chat=chat_id is not None,
+            group=group,
+            allow_paid_broadcast=bool(data.get("allow_paid_broadcast", False)),
+            callback=callback,
+            args=args,
+            kwargs=kwargs,
+        )

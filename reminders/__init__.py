@@ -1,0 +1,1 @@
+"""Reminders domain: the deadline calendar now; bureaus, review items and reminder stages later."""
