@@ -1,11 +1,23 @@
-"""Fit the matcher's confidence model (faq/matcher.py WEIGHTS, BIAS) on a labelled query file.
+"""Fit the matcher's confidence model (faq/matcher.py WEIGHTS, BIAS) on labelled query files.
 
-    .venv/bin/python bench/fit_confidence.py tests/data/dev_queries.csv [--catalogue FILE]
+    .venv/bin/python bench/fit_confidence.py tests/data/dev_queries.csv bench/own_queries.csv
+    .venv/bin/python bench/fit_confidence.py tests/data/dev_queries.csv \
+        --check bench/own_queries.csv
 
-Each candidate the ranker returns for a query is one sample: its Evidence vector, labelled 1 when it
-is the expected entry. A plain L2-regularised logistic regression (no extra dependencies) is fitted,
-5-fold cross-validated by query, and the weights and the cross-validated metrics at a few thresholds
-are printed. Paste the weights into faq/matcher.py and the chosen thresholds into bot/settings.py.
+Each query is one sample: the Evidence vectors of the candidates the ranker returns, and which of
+them is the expected entry (none, for an out-of-scope query or when the ranker missed the entry).
+The model is a conditional logit with a "none of them" option (see ``faq.matcher.confidences``),
+L2-regularised, fitted by damped Newton steps (no extra dependencies: a handful of weights). It is
+cross-validated, 5 folds by query, and the cross-validated figures are printed for a grid of
+thresholds, then the thresholds that answer the most while the cross-validated errors stay <= 1 %.
+``--check`` scores another query file with the weights fitted on all the given ones: a held-out
+check, since that file took no part in fitting.
+
+The shipped weights are fitted on both query files (dev and bench/own_queries.csv, 271 queries);
+fitted on the dev set alone they score the own set about the same (top-1 92 %), and fitted on the
+own set alone they score the dev set at 80 %, so the model is not tied to one set's voices.
+Paste the weights into faq/matcher.py and the chosen thresholds into faq/matcher.py Thresholds and
+bot/settings.py.
 """
 
 from __future__ import annotations
@@ -24,6 +36,11 @@ from faq.matcher import FaqDoc, Matcher
 from faq.models import split_alternatives
 
 Sample = tuple[str, list[tuple[str, tuple[float, ...]]]]  # expected id, [(candidate id, vector)]
+Metrics = tuple[float, float, float, float]  # top1, answered-or-suggested, wrong, oos answered
+
+ANSWERS = tuple(a / 100 for a in range(50, 92, 2))
+MARGINS = (0.0, 0.1, 0.2)
+SUGGEST = 0.05
 
 
 def collect(matcher: Matcher, cases) -> list[Sample]:
@@ -38,28 +55,108 @@ def collect(matcher: Matcher, cases) -> list[Sample]:
     return out
 
 
-def fit(samples: list[Sample], *, l2: float = 0.001, steps: int = 6000, rate: float = 2.0):
-    xs = [v for _, cands in samples for _, v in cands]
-    ys = [1.0 if cid == exp else 0.0 for exp, cands in samples for cid, _ in cands]
-    w, b, n = [0.0] * len(xs[0]), 0.0, len(xs)
-    for _ in range(steps):
-        gw, gb = [0.0] * len(w), 0.0
-        for x, y in zip(xs, ys, strict=True):
-            e = 1 / (1 + math.exp(-(b + sum(a * c for a, c in zip(w, x, strict=True))))) - y
-            gw = [g + e * xi for g, xi in zip(gw, x, strict=True)]
-            gb += e
-        w = [wi - rate * (g / n + l2 * wi) for wi, g in zip(w, gw, strict=True)]
-        b -= rate * gb / n
-    return w, b
+def _solve(a: list[list[float]], b: list[float]) -> list[float]:
+    """Gaussian elimination with partial pivoting (the systems here are ~10 x 10)."""
+    n = len(b)
+    m = [[*row, v] for row, v in zip(a, b, strict=True)]
+    for col in range(n):
+        piv = max(range(col, n), key=lambda r: abs(m[r][col]))
+        m[col], m[piv] = m[piv], m[col]
+        for r in range(col + 1, n):
+            f = m[r][col] / m[col][col]
+            for c in range(col, n + 1):
+                m[r][c] -= f * m[col][c]
+    x = [0.0] * n
+    for r in range(n - 1, -1, -1):
+        x[r] = (m[r][n] - sum(m[r][c] * x[c] for c in range(r + 1, n))) / m[r][r]
+    return x
 
 
-def metrics(samples: list[Sample], w, b, answer: float, margin: float, suggest: float):
-    def conf(v):
-        return 1 / (1 + math.exp(-(b + sum(a * c for a, c in zip(w, v, strict=True)))))
+def fit(samples: list[Sample], *, l2: float = 0.001, steps: int = 30):
+    """Conditional logit with a "none of them" option, by Newton's method.
 
-    top1 = shown = wrong = oos_answered = n_in = n_out = 0
+    Candidate i of a query scores s_i = w . x_i + b and "none" scores 0; the probability of each is
+    its softmax share. The likelihood is that of the expected entry (or of "none" for out-of-scope
+    queries and for queries whose entry the ranker missed). The bias is not regularised.
+    """
+    data = []
     for exp, cands in samples:
-        ranked = sorted(((conf(v), cid) for cid, v in cands), reverse=True) + [(0.0, "")] * 2
+        xs = [(*v, 1.0) for _, v in cands]
+        label = next((i for i, (cid, _) in enumerate(cands) if exp and cid == exp), -1)
+        data.append((xs, label))
+    k = len(next(xs for xs, _ in data if xs)[0])
+    n = len(data)
+
+    def loss(w: list[float]) -> float:
+        total = 0.5 * l2 * n * sum(x * x for x in w[:-1])
+        for xs, label in data:
+            zs = [sum(a * c for a, c in zip(w, x, strict=True)) for x in xs]
+            top = max([0.0, *zs])
+            norm = top + math.log(math.exp(-top) + sum(math.exp(z - top) for z in zs))
+            total += norm - (zs[label] if label >= 0 else 0.0)
+        return total
+
+    w = [0.0] * k
+    current = loss(w)
+    for _ in range(steps):
+        grad = [0.0] * k
+        hess = [[0.0] * k for _ in range(k)]
+        for xs, label in data:
+            if not xs:
+                continue
+            zs = [min(30.0, sum(a * c for a, c in zip(w, x, strict=True))) for x in xs]
+            es = [math.exp(z) for z in zs]
+            total = 1.0 + sum(es)
+            ps = [e / total for e in es]
+            mean = [sum(p * x[i] for p, x in zip(ps, xs, strict=True)) for i in range(k)]
+            target = xs[label] if label >= 0 else [0.0] * k
+            for i in range(k):
+                grad[i] += mean[i] - target[i]
+                for j in range(i + 1):
+                    hess[i][j] += (
+                        sum(p * x[i] * x[j] for p, x in zip(ps, xs, strict=True))
+                        - mean[i] * mean[j]
+                    )
+        for i in range(k):
+            for j in range(i + 1, k):
+                hess[i][j] = hess[j][i]
+            if i < k - 1:
+                grad[i] += l2 * n * w[i]
+                hess[i][i] += l2 * n
+            hess[i][i] += 1e-9
+        step = _solve(hess, grad)
+        scale = 1.0  # damped Newton: halve the step until the loss goes down
+        while scale > 1e-4:
+            trial = [a - scale * s for a, s in zip(w, step, strict=True)]
+            trial_loss = loss(trial)
+            if trial_loss <= current:
+                break
+            scale /= 2
+        else:
+            break
+        w, current = trial, trial_loss
+        if max(abs(scale * s) for s in step) < 1e-7:
+            break
+    return w[:-1], w[-1]
+
+
+def scored(samples: list[Sample], w, b) -> list[tuple[str, list[tuple[float, str]]]]:
+    out = []
+    for exp, cands in samples:
+        es = [
+            math.exp(min(30.0, b + sum(a * c for a, c in zip(w, v, strict=True)))) for _, v in cands
+        ]
+        total = 1.0 + sum(es)
+        pairs = zip(es, cands, strict=True)
+        ranked = sorted(((e / total, cid) for e, (cid, _) in pairs), reverse=True)
+        out.append((exp, ranked + [(0.0, "")] * 2))
+    return out
+
+
+def metrics(ranked_samples, answer: float, margin: float, suggest: float | None = None) -> Metrics:
+    suggest = SUGGEST if suggest is None else suggest
+    top1 = shown = wrong = oos_answered = n_in = n_out = 0
+    for exp, ranked in ranked_samples:
         answered = ranked[0][0] >= answer and ranked[0][0] - ranked[1][0] >= margin
         offered = [cid for s, cid in ranked[:3] if s >= suggest]
         if exp:
@@ -73,35 +170,54 @@ def metrics(samples: list[Sample], w, b, answer: float, margin: float, suggest: 
     return top1 / n_in, shown / n_in, wrong / n_in, oos_answered / max(n_out, 1)
 
 
+def cross_validated(samples: list[Sample], *, l2: float, folds: int = 5):
+    """Each query scored by a model fitted without it (5 folds by query)."""
+    order = list(range(len(samples)))
+    random.Random(1).shuffle(order)
+    out = []
+    for k in range(folds):
+        test = set(order[k::folds])
+        w, b = fit([s for i, s in enumerate(samples) if i not in test], l2=l2)
+        out.extend(scored([samples[i] for i in sorted(test)], w, b))
+    return out
+
+
+def _row(answer: float, margin: float, got: Metrics) -> str:
+    return f"{answer:.2f} {margin:.2f} {SUGGEST:.2f} | " + " ".join(f"{100 * x:5.1f}" for x in got)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("queries", type=Path)
+    parser.add_argument("queries", type=Path, nargs="+")
     parser.add_argument("--catalogue", type=Path, default=Path("faq/data/catalogue.csv"))
+    parser.add_argument("--check", type=Path, help="a second query file, held out from fitting")
+    parser.add_argument("--l2", type=float, default=0.001)
     args = parser.parse_args()
     rows = validate(read_rows(args.catalogue))
     docs = [
         FaqDoc(r.id, r.lang, r.question, tuple(split_alternatives(r.alternatives)), r.answer)
         for r in rows
     ]
-    samples = collect(Matcher(docs), read_cases(args.queries))
-    w, b = fit(samples)
-    print("WEIGHTS =", tuple(round(x, 3) for x in w))
+    matcher = Matcher(docs)
+    samples = [s for path in args.queries for s in collect(matcher, read_cases(path))]
+    w, b = fit(samples, l2=args.l2)
+    print("WEIGHTS = (" + ", ".join(f"{x:.3f}" for x in w) + ")")
     print("BIAS =", round(b, 3))
-    order = list(range(len(samples)))
-    random.Random(1).shuffle(order)
-    folds = []
-    for k in range(5):
-        test = set(order[k::5])
-        train = [s for i, s in enumerate(samples) if i not in test]
-        folds.append(([samples[i] for i in sorted(test)], fit(train)))
+    cv = cross_validated(samples, l2=args.l2)
+    check = scored(collect(matcher, read_cases(args.check)), w, b) if args.check else None
+    grid = [(a, m, metrics(cv, a, m)) for a in ANSWERS for m in MARGINS]
     print("answer margin suggest | cross-validated: top1 answered-or-suggested wrong oos-answered")
-    for answer in (0.25, 0.3, 0.35, 0.4):
-        for margin in (0.0, 0.05, 0.1):
-            cv = [0.0] * 4
-            for test, (fw, fb) in folds:
-                got = metrics(test, fw, fb, answer, margin, 0.05)
-                cv = [c + g * len(test) / len(samples) for c, g in zip(cv, got, strict=True)]
-            print(f"{answer:.2f} {margin:.2f} 0.05 | " + " ".join(f"{100 * x:5.1f}" for x in cv))
+    for a, m, got in grid:
+        extra = "   check: " + _row(a, m, metrics(check, a, m))[18:] if check else ""
+        print(_row(a, m, got) + extra)
+    # The most answered correctly while the cross-validated errors stay near zero (wrong answers
+    # and out-of-scope answers <= 1 %, answered-or-suggested >= 97 %): a held-out set written in
+    # other voices makes more mistakes than cross-validation shows, so keep headroom under the
+    # targets (5 %) rather than spend it here.
+    ok = [g for g in grid if g[2][2] <= 0.01 and g[2][3] <= 0.01 and g[2][1] >= 0.97]
+    if ok:
+        a, m, got = max(ok, key=lambda g: (g[2][0], g[2][1], -abs(g[1] - 0.1)))
+        print(f"chosen: answer {100 * a:.0f}, margin {100 * m:.0f}, suggest {100 * SUGGEST:.0f}")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScope, BotCommandScopeChat, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
@@ -32,6 +32,7 @@ from faq.service import FaqIndex
 logger = logging.getLogger(__name__)
 
 COMMANDS = ("start", "help", "human", "mytickets", "lang")
+STAFF_COMMANDS = ("common", "stats", "report", "phrasings", "faqdraft")
 STAFF_NOTICE_CHARS = 300  # the staff chat gets a line, the log keeps the traceback
 
 
@@ -96,14 +97,20 @@ def build_application(
 async def register_commands(application: Application) -> None:  # type: ignore[type-arg]
     """The command menu in Chinese for Chinese clients, English for English ones and by default."""
     bot = application.bot
+    staff_chat_id = application.bot_data.services.settings.staff_chat_id
     for language_code in ("zh", "en", None):
         lang = language_code or "en"
-        commands = [BotCommand(name, t(lang, f"command_{name}")) for name in COMMANDS]
-        try:
-            await bot.set_my_commands(commands, language_code=language_code)
-        except TelegramError as exc:
-            # The menu is a convenience: the bot works without it, so start anyway.
-            logger.warning("could not set the %s command menu: %s", lang, exc)
+        menus: list[tuple[tuple[str, ...], BotCommandScope | None]] = [(COMMANDS, None)]
+        if staff_chat_id is not None:
+            # Staff see their own commands in the staff group (still checked on every use).
+            menus.append((STAFF_COMMANDS, BotCommandScopeChat(staff_chat_id)))
+        for names, scope in menus:
+            commands = [BotCommand(name, t(lang, f"command_{name}")) for name in names]
+            try:
+                await bot.set_my_commands(commands, scope=scope, language_code=language_code)
+            except TelegramError as exc:
+                # The menu is a convenience: the bot works without it, so start anyway.
+                logger.warning("could not set the %s command menu: %s", lang, exc)
 
 
 async def report_error(update: object, context: HelpdeskContext) -> None:

@@ -2,7 +2,7 @@
 
 Chinese is compared as words (jieba), characters, character bigrams and pinyin bigrams: people type
 by pinyin, so a wrong character with the right sound (付件 for 附件, 密马 for 密码) still shares the
-pinyin bigram. English is compared as lightly stemmed words and word bigrams.
+pinyin bigram. English is compared as lightly stemmed words and word bigrams, stopwords left out.
 
 Feature prefixes: ``c`` character, ``b`` character bigram, ``p`` pinyin bigram, ``j`` Chinese word,
 ``w`` English/ASCII word, ``v`` English word bigram.
@@ -27,7 +27,10 @@ _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
 _STOPWORD_TEXT = """
 的 了 吗 呢 吧 啊 是 在 有 和 与 或 就 都 也 还 又 要 会 能 可以 可 我 我们 你 你们
 他 她 它 这 那 这个 那个 一下 一个 什么 怎么 怎么办 怎么样 哪 哪里 哪些 多少
-是不是 有没有 能不能 要不要
+是不是 有没有 能不能 要不要 里 把 被 给 让 跟 对 从 到 为 以 于 等 上 下 中 内 后 前 时 再
+才 已经 还是 但是 因为 所以 如果 然后 现在 这边 那边 这样 那样 这么 那么 怎么样 想 请 问
+一 个 些 他 她 他们 它们 咱们 自己 大家 过 着 啦 嘛 没 不 很 太 挺 比较 非常 好像 应该 需要
+可能 还 又 刚 刚才 之前 之后 以后 以前 时候 东西 事情 情况 问题 办法 方法
 a an the is are was were be been do does did i me my we our us you your it its to of for in
 on at by with and or can could will would should how what when where which who why if there
 this that have has had get got
@@ -79,6 +82,19 @@ def is_chinese(token: str) -> bool:
     return _CJK_RUN.fullmatch(token) is not None
 
 
+def _english(tok: str, word_map: dict[str, str] | None) -> str | None:
+    """An ASCII token as a match word (stemmed, typo-corrected), or None when it says nothing.
+
+    Stopwords are not a topic ("how do i"), nor a bigram across "for", nor a lone letter ("s" of
+    "what's").
+    """
+    if tok in STOPWORDS or (len(tok) == 1 and tok.isalpha()):
+        return None
+    word = stem(tok)
+    word = (word_map or {}).get(word, word)
+    return None if word in STOPWORDS else word
+
+
 def content_words(text: str, *, word_map: dict[str, str] | None = None) -> list[str]:
     """The topic-bearing words of a normalised text (stopwords dropped), as match features."""
     out: list[str] = []
@@ -86,9 +102,8 @@ def content_words(text: str, *, word_map: dict[str, str] | None = None) -> list[
         if is_chinese(tok):
             out.extend("j" + w for w in words(tok) if w not in STOPWORDS)
         else:
-            word = stem(tok)
-            word = (word_map or {}).get(word, word)
-            if tok not in STOPWORDS and word not in STOPWORDS:
+            word = _english(tok, word_map)
+            if word:
                 out.append("w" + word)
     return out
 
@@ -109,8 +124,9 @@ def features(
                     feats.add("b" + tok[i : i + 2])
                     feats.add("p" + sounds[i] + " " + sounds[i + 1])
         else:
-            word = stem(tok)
-            word = (word_map or {}).get(word, word)
+            word = _english(tok, word_map)
+            if not word:
+                continue
             feats.add("w" + word)
             if prev_word is not None:
                 feats.add("v" + prev_word + " " + word)

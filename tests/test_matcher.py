@@ -1,0 +1,231 @@
+"""Decisions of the FAQ matcher, on a small handmade catalogue and on the bundled one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import faq.matcher
+from faq.evaluate import evaluate, read_cases
+from faq.io import BUNDLED_CATALOGUE, read_rows, validate
+from faq.matcher import FaqDoc, Matcher, Thresholds
+from faq.models import split_alternatives
+
+DEV_QUERIES = Path(__file__).parent / "data" / "dev_queries.csv"
+OWN_QUERIES = Path(__file__).parent.parent / "bench" / "own_queries.csv"
+
+DOCS = [
+    FaqDoc(
+        "pwd",
+        "zh",
+        "忘记登录密码了怎么办？",
+        ("如何重置密码", "密码找回"),
+        "在登录页点击“忘记密码”，用绑定的手机号接收验证码后设置新密码。",
+    ),
+    FaqDoc(
+        "lock",
+        "zh",
+        "账号被锁定了怎么办？",
+        ("密码输错太多次被锁",),
+        "连续输错密码5次，账号锁定30分钟后自动解锁。",
+    ),
+    FaqDoc(
+        "format",
+        "zh",
+        "附件支持哪些格式？",
+        ("能传Word吗", "上传文件格式要求"),
+        "附件支持PDF、JPG、PNG格式，不支持Word和压缩包。",
+    ),
+    FaqDoc(
+        "size",
+        "zh",
+        "附件大小有什么限制？",
+        ("文件太大传不上去",),
+        "单个附件不超过10MB。",
+    ),
+    FaqDoc(
+        "review",
+        "zh",
+        "初审需要多长时间？",
+        ("初审时限",),
+        "市县财政局在收到填报后2个工作日内完成初审。",
+    ),
+    FaqDoc(
+        "blacklist",
+        "zh",
+        "被列入黑名单会有什么后果？",
+        ("黑名单有什么影响",),
+        "列入黑名单的机构在一定期限内不得参与绩效评价工作。",
+    ),
+    FaqDoc(
+        "human",
+        "zh",
+        "怎么联系人工客服？",
+        ("转人工",),
+        "发送“转人工”，工作人员会尽快回复。",
+    ),
+    FaqDoc(
+        "reset-en",
+        "en",
+        "How do I reset my password?",
+        ("forgot password",),
+        'Click "Forgot password" on the login page and confirm with the SMS code.',
+    ),
+    FaqDoc(
+        "size-en",
+        "en",
+        "What is the maximum attachment size?",
+        ("file too large",),
+        "Each attachment may be at most 10 MB.",
+    ),
+    FaqDoc(
+        "formats-en",
+        "en",
+        "Which file formats can I upload?",
+        ("can I upload Word files",),
+        "PDF, JPG and PNG are accepted.",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def matcher() -> Matcher:
+    return Matcher(DOCS)
+
+
+def test_the_exact_question_is_answered_with_full_confidence(matcher: Matcher):
+    match = matcher.match("附件支持哪些格式？")
+    assert (match.decision, match.entry_id, match.score) == ("answer", "format", 100.0)
+
+
+def test_an_alternative_phrasing_with_greeting_and_particles_is_answered(matcher: Matcher):
+    match = matcher.match("老师您好，请问转人工呢")
+    assert (match.decision, match.entry_id) == ("answer", "human")
+
+
+def test_a_homophone_typo_is_answered(matcher: Matcher):
+    match = matcher.match("付件支持哪些格式")  # 付件 for 附件, same pinyin
+    assert (match.decision, match.entry_id) == ("answer", "format")
+
+
+def test_a_traditional_character_query_is_answered(matcher: Matcher):
+    match = matcher.match("忘記登錄密碼了怎麼辦")
+    assert (match.decision, match.entry_id) == ("answer", "pwd")
+
+
+def test_a_colloquial_rewording_is_answered(matcher: Matcher):
+    match = matcher.match("初审一般要几天啊")
+    assert (match.decision, match.entry_id) == ("answer", "review")
+
+
+def test_an_english_typo_is_answered(matcher: Matcher):
+    match = matcher.match("how do i reset my pasword")
+    assert (match.lang, match.decision, match.entry_id) == ("en", "answer", "reset-en")
+
+
+def test_small_talk_is_recognised_and_not_matched(matcher: Matcher):
+    match = matcher.match("谢谢老师！")
+    assert (match.decision, match.smalltalk, match.candidates) == ("smalltalk", "thanks", ())
+
+
+@pytest.mark.parametrize(
+    "text", ["明天会下雨吗", "股票推荐", "what is the weather like today", "。。。", ""]
+)
+def test_an_out_of_topic_message_gets_no_answer(matcher: Matcher, text: str):
+    match = matcher.match(text)
+    assert match.decision == "none"
+    assert match.entry_id is None
+
+
+def test_a_bare_topic_word_is_suggested_not_answered(matcher: Matcher):
+    match = matcher.match("密码")
+    assert match.decision == "suggest"
+    assert {c.entry_id for c in match.suggestions} >= {"pwd", "lock"}
+
+
+def test_two_near_identical_entries_are_both_suggested():
+    docs = [
+        *DOCS,
+        FaqDoc("invoice-a", "zh", "电子发票怎么开具？", (), "在票据管理中申请电子发票。"),
+        FaqDoc("invoice-b", "zh", "电子发票怎么开具？", (), "联系所在地财政局开具电子发票。"),
+    ]
+    match = Matcher(docs).match("请问电子发票怎么开具")
+    assert match.decision == "suggest"
+    assert {c.entry_id for c in match.suggestions[:2]} == {"invoice-a", "invoice-b"}
+
+
+def test_candidates_are_best_first_and_at_most_five(matcher: Matcher):
+    match = matcher.match("附件上传")
+    scores = [c.score for c in match.candidates]
+    assert scores == sorted(scores, reverse=True)
+    assert 0 < len(match.candidates) <= 5
+    assert all(0 <= s <= 100 for s in scores)
+
+
+def test_thresholds_decide_between_answer_and_suggest(matcher: Matcher):
+    strict = Matcher(DOCS, Thresholds(answer=100.1, margin=0, suggest=1))
+    assert strict.match("附件支持哪些格式？").decision == "suggest"
+    assert matcher.match("附件支持哪些格式？").decision == "answer"
+
+
+def test_a_query_goes_to_the_index_of_its_language(matcher: Matcher):
+    assert matcher.match("maximum attachment size").entry_id == "size-en"
+    assert matcher.match("附件最大多大").candidates[0].entry_id == "size"
+
+
+def test_an_empty_catalogue_answers_nothing():
+    match = Matcher([]).match("忘记密码怎么办")
+    assert (match.decision, match.candidates) == ("none", ())
+
+
+def test_the_index_is_built_once_and_a_query_normalises_only_itself(monkeypatch):
+    seen: list[str] = []
+    real = faq.matcher.normalize
+
+    def counting(text: str):
+        seen.append(text)
+        return real(text)
+
+    monkeypatch.setattr(faq.matcher, "normalize", counting)
+    matcher = Matcher(DOCS)
+    assert len(seen) > len(DOCS)  # every question, alternative and answer, once
+    seen.clear()
+    matcher.match("附件大小有什么限制")
+    matcher.match("how do I reset my password")
+    assert seen == ["附件大小有什么限制", "how do I reset my password"]
+
+
+def test_a_100_kb_message_is_matched_without_blowing_up(matcher: Matcher):
+    match = matcher.match(("附件上传失败怎么办？文件太大传不上去。" * 6000)[:100_000])
+    assert match.decision in ("answer", "suggest", "none")
+
+
+# The figures reached with the bundled catalogue on the dev set and on bench/own_queries.csv (a
+# second set written from the catalogue alone, in other voices): a change to normalisation,
+# features or weights must not make them worse beyond a query or so.
+QUERY_SETS = {
+    "dev": (DEV_QUERIES, {"top1": 0.81, "answered_or_suggested": 0.98}, 0.01, 0.05),
+    "own": (OWN_QUERIES, {"top1": 0.92, "answered_or_suggested": 0.99}, 0.01, 0.05),
+}
+
+
+@pytest.fixture(scope="module")
+def bundled() -> Matcher:
+    rows = validate(read_rows(BUNDLED_CATALOGUE))
+    return Matcher(
+        FaqDoc(r.id, r.lang, r.question, tuple(split_alternatives(r.alternatives)), r.answer)
+        for r in rows
+    )
+
+
+@pytest.mark.parametrize("name", QUERY_SETS)
+def test_answer_quality_on_the_bundled_catalogue_does_not_regress(bundled: Matcher, name: str):
+    path, floors, max_wrong, max_out_of_scope = QUERY_SETS[name]
+    report = evaluate(bundled, read_cases(path))
+    summary = report.render(failures=False)
+    for figure, floor in floors.items():
+        assert getattr(report, figure) >= floor - 0.01, (figure, summary)
+    assert report.wrong_answer <= max_wrong + 0.01, summary
+    assert report.out_of_scope_answered <= max_out_of_scope + 0.01, summary
+    assert report.smalltalk_accuracy == 1.0, summary
