@@ -35,9 +35,11 @@ Callback data (``<draft>``, ``<phrasing>``, ``<qid>`` are database ids, ``<entry
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import warnings
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -146,6 +148,27 @@ async def _refuse(update: Update, context: HelpdeskContext) -> None:
     # In a group that is not the staff group the bot stays quiet rather than explain itself.
     if message is not None and chat is not None and chat.type == ChatType.PRIVATE:
         await message.reply_html(t(lang, "staff_only"))
+
+
+Handler = Callable[[Update, HelpdeskContext], Awaitable[None]]
+
+
+def staff_command(handler: Handler) -> Handler:
+    """A staff command: refused (and nothing done) unless a staff member sends it in the staff
+    group or a private chat; checked on the server every time, whatever the menu shows."""
+
+    @functools.wraps(handler)
+    async def checked(update: Update, context: HelpdeskContext) -> None:
+        if update.effective_message is None:
+            return
+        try:
+            await require_staff(update, context)
+        except NotStaff:
+            await _refuse(update, context)
+            return
+        await handler(update, context)
+
+    return checked
 
 
 # --- presses ------------------------------------------------------------------------------------
@@ -284,16 +307,12 @@ def render_draft(lang: str, draft: FaqDraft) -> str:
     )
 
 
+@staff_command
 async def faq_draft_command(update: Update, context: HelpdeskContext) -> None:
     """``/faqdraft <question>``: a draft written by hand."""
     message = update.effective_message
-    if message is None:
-        return
-    try:
-        staff_id = await require_staff(update, context)
-    except NotStaff:
-        await _refuse(update, context)
-        return
+    assert message is not None  # staff_command checked
+    staff_id = update.effective_user.id  # type: ignore[union-attr]
     lang = staff_lang(update, context)
     question = (message.text or "").partition(" ")[2].strip()
     if not question:
@@ -488,15 +507,10 @@ def render_phrasings(
     return "\n\n".join(lines), InlineKeyboardMarkup(rows)
 
 
+@staff_command
 async def phrasings_command(update: Update, context: HelpdeskContext) -> None:
     message = update.effective_message
-    if message is None:
-        return
-    try:
-        await require_staff(update, context)
-    except NotStaff:
-        await _refuse(update, context)
-        return
+    assert message is not None  # staff_command checked
     pending = await context.services.db.run(pending_phrasings, limit=100)
     text, keyboard = render_phrasings(staff_lang(update, context), pending)
     await message.reply_html(text, reply_markup=keyboard)
@@ -553,15 +567,10 @@ def render_common(
     return "\n\n".join(lines), InlineKeyboardMarkup(rows)
 
 
+@staff_command
 async def common_command(update: Update, context: HelpdeskContext) -> None:
     message = update.effective_message
-    if message is None:
-        return
-    try:
-        await require_staff(update, context)
-    except NotStaff:
-        await _refuse(update, context)
-        return
+    assert message is not None  # staff_command checked
     services = context.services
     now = services.now()
     since = week_start(now, services.settings.tz)
@@ -606,15 +615,10 @@ def _number(value: float | None, digits: int = 0) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
 
+@staff_command
 async def stats_command(update: Update, context: HelpdeskContext) -> None:
     message = update.effective_message
-    if message is None:
-        return
-    try:
-        await require_staff(update, context)
-    except NotStaff:
-        await _refuse(update, context)
-        return
+    assert message is not None  # staff_command checked
     services = context.services
     now = services.now()
     this_week = week_start(now, services.settings.tz)
@@ -660,15 +664,10 @@ async def stats_command(update: Update, context: HelpdeskContext) -> None:
     await message.reply_html(text)
 
 
+@staff_command
 async def report_command(update: Update, context: HelpdeskContext) -> None:
     message = update.effective_message
-    if message is None:
-        return
-    try:
-        await require_staff(update, context)
-    except NotStaff:
-        await _refuse(update, context)
-        return
+    assert message is not None  # staff_command checked
     await reports.send_report(
         context.bot,
         context.services,
