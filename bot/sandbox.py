@@ -3,6 +3,10 @@
 Nothing leaves the machine: the fake Bot API server listens on 127.0.0.1, the bot polls it exactly
 as it polls Telegram, and you type as an institution user. Buttons are numbered; type the number to
 press one. ``/sticker`` and ``/photo`` send those instead of text; ``/quit`` (or Ctrl-D) ends.
+
+The sandbox also has a staff group with forum topics and one staff member (an admin), so the
+escalation desk can be tried: ``/as staff`` makes what you type go to the staff group, into the
+topic of the latest ticket; ``/as user`` switches back.
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from bot.fakeapi import CallRecord, FakeTelegram
 from bot.settings import Settings
 
 SANDBOX_USER = 10001
+SANDBOX_STAFF = 10002
+SANDBOX_STAFF_CHAT = -1000000000777
 SANDBOX_DB = "sqlite:///./var/sandbox.db"
 REPLY_WAIT = 10.0  # seconds to wait for the bot's first reply to an input
 QUIET = 0.4  # the bot is done with an input when it stays quiet this long
@@ -32,6 +38,8 @@ class Terminal:
     def __init__(self, out: TextIO) -> None:
         self.out = out
         self.buttons: list[tuple[int, dict[str, Any], str]] = []  # (n, message, callback data)
+        self.as_staff = False
+        self.topic: int | None = None  # the staff-group topic of the latest ticket
 
     def show(self, record: CallRecord) -> None:
         if record.method == "answerCallbackQuery":
@@ -41,6 +49,13 @@ class Terminal:
         message = record.message or {}
         verb = "✎" if record.method.startswith("edit") else "🤖"
         text = message.get("text") or message.get("caption") or f"[{record.method}]"
+        if record.chat_id == SANDBOX_STAFF_CHAT:
+            thread = message.get("message_thread_id")
+            if thread is not None:
+                self.topic = thread
+            verb = f"[staff group{f' topic {thread}' if thread else ''}] {verb}"
+        elif record.chat_id == SANDBOX_STAFF:
+            verb = f"[staff private chat] {verb}"
         self.print(f"{verb} {text}")
         rows = (message.get("reply_markup") or {}).get("inline_keyboard") or []
         buttons = [b for row in rows for b in row if "callback_data" in b]
@@ -60,9 +75,11 @@ class Terminal:
 
 
 async def _replies(fake: FakeTelegram, terminal: Terminal) -> None:
+    shown = {SANDBOX_USER, SANDBOX_STAFF, SANDBOX_STAFF_CHAT}
+
     def for_user(record: CallRecord) -> bool:
         return record.method == "answerCallbackQuery" or (
-            record.message is not None and record.chat_id == SANDBOX_USER
+            record.message is not None and record.chat_id in shown
         )
 
     while True:
@@ -86,18 +103,26 @@ async def _settle(fake: FakeTelegram, before: int) -> None:
 
 def _act(fake: FakeTelegram, terminal: Terminal, line: str) -> bool:
     """Send what the person typed; False when there was nothing to send."""
+    if line in ("/as staff", "/as user"):
+        terminal.as_staff = line == "/as staff"
+        who = "staff, in the latest ticket's topic" if terminal.as_staff else "the user"
+        terminal.print(f"   (you now type as {who})")
+        return False
+    who = SANDBOX_STAFF if terminal.as_staff else SANDBOX_USER
+    chat = SANDBOX_STAFF_CHAT if terminal.as_staff else None
+    thread = terminal.topic if terminal.as_staff else None
     if line == "/sticker":
-        fake.user_sends_sticker(SANDBOX_USER)
+        fake.user_sends_sticker(who, chat_id=chat)
     elif line == "/photo":
-        fake.user_sends_photo(SANDBOX_USER)
+        fake.user_sends_photo(who, chat_id=chat, thread_id=thread)
     elif line.isdigit() and len(line) <= 2:
         pressed = terminal.button(int(line))
         if pressed is None:
             terminal.print("   (no button with that number)")
             return False
-        fake.user_presses(SANDBOX_USER, *pressed)
+        fake.user_presses(who, *pressed)
     else:
-        fake.user_sends_text(SANDBOX_USER, line)
+        fake.user_sends_text(who, line, chat_id=chat, thread_id=thread)
     return True
 
 
@@ -109,11 +134,19 @@ async def chat(settings: Settings, lines: TextIO, out: TextIO, *, prompt: bool) 
     async with FakeTelegram() as fake:
         lang = "en" if settings.default_lang == "en" else "zh-hans"
         fake.add_user(SANDBOX_USER, "Sandbox", language_code=lang, username="sandbox_user")
+        fake.add_user(SANDBOX_STAFF, "工作人员", language_code=lang, username="sandbox_staff")
+        fake.add_group(
+            SANDBOX_STAFF_CHAT,
+            "信用平台咨询工作组 (sandbox)",
+            is_forum=True,
+            members={SANDBOX_STAFF: "administrator"},
+        )
         local = settings.model_copy(
             update={
                 "bot_token": SecretStr(fake.token),
                 "telegram_api_url": fake.api_url,
-                "staff_chat_id": None,
+                "staff_chat_id": SANDBOX_STAFF_CHAT,
+                "admin_ids": [SANDBOX_STAFF],
             }
         )
         db = Database(local.database_url)
@@ -128,7 +161,8 @@ async def chat(settings: Settings, lines: TextIO, out: TextIO, *, prompt: bool) 
         printer = asyncio.create_task(_replies(fake, terminal))
         terminal.print(
             "Sandbox: you are chatting with the helpdesk bot on a local fake Telegram.\n"
-            "Type a question; a number presses a button; /sticker, /photo; /quit ends."
+            "Type a question; a number presses a button; /sticker, /photo; /quit ends.\n"
+            "/as staff types in the staff group (latest ticket's topic); /as user switches back."
         )
         try:
             fake.user_sends_text(SANDBOX_USER, "/start")

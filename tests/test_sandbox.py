@@ -21,3 +21,21 @@ async def test_a_scripted_sandbox_chat_answers_and_presses_buttons(tmp_path):
     assert "只能识别文字消息" in transcript  # the sticker
     assert "(no button with that number)" in transcript
     assert "不客气" in transcript
+
+
+async def test_the_sandbox_has_a_staff_group_to_answer_tickets_in(tmp_path):
+    settings = load_settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'sandbox.db'}")
+    script = io.StringIO(
+        "/human 附件上传一直失败怎么办\n/as staff\n请换成Chrome再试\n#note 内部备注\n"
+        "/close\n/as user\n5\n"
+    )
+    out = io.StringIO()
+
+    await chat(settings, script, out, prompt=False)
+
+    transcript = out.getvalue()
+    assert "已为您创建工单 #1" in transcript
+    assert "[staff group topic" in transcript and "附件上传一直失败怎么办" in transcript
+    assert "🤖 请换成Chrome再试\n\n—— 省财政厅工作人员" in transcript  # relayed, signed
+    assert "内部备注" not in transcript.split("#note 内部备注", 1)[1]  # the note stays internal
+    assert "感谢您的评价（5 星）" in transcript
