@@ -14,6 +14,7 @@ from faq.models import split_alternatives
 
 DEV_QUERIES = Path(__file__).parent / "data" / "dev_queries.csv"
 OWN_QUERIES = Path(__file__).parent.parent / "bench" / "own_queries.csv"
+OWN_QUERIES_2 = Path(__file__).parent.parent / "bench" / "own_queries_2.csv"
 
 DOCS = [
     FaqDoc(
@@ -201,12 +202,17 @@ def test_a_100_kb_message_is_matched_without_blowing_up(matcher: Matcher):
     assert match.decision in ("answer", "suggest", "none")
 
 
-# The figures reached with the bundled catalogue on the dev set and on bench/own_queries.csv (a
-# second set written from the catalogue alone, in other voices): a change to normalisation,
-# features or weights must not make them worse beyond a query or so.
+# The figures reached with the bundled catalogue on the dev set, on bench/own_queries.csv and on
+# bench/own_queries_2.csv (sets written from the catalogue alone, in other voices; the second one
+# took no part in fitting the weights): a change to normalisation, features or weights must not
+# make them worse beyond a query or so. (top-1 and answered-or-suggested floors, then the most
+# wrong answers and out-of-scope answers.)
 QUERY_SETS = {
     "dev": (DEV_QUERIES, {"top1": 0.81, "answered_or_suggested": 0.98}, 0.01, 0.05),
     "own": (OWN_QUERIES, {"top1": 0.92, "answered_or_suggested": 0.99}, 0.01, 0.05),
+    # Harder out-of-scope questions (sharing a word with an entry) and confusable paraphrases:
+    # 81.9 % top-1, 94.4 % answered or suggested, 4.2 % wrong, 22.2 % out of scope answered.
+    "own2": (OWN_QUERIES_2, {"top1": 0.81, "answered_or_suggested": 0.94}, 0.042, 0.223),
 }
 
 
@@ -228,4 +234,5 @@ def test_answer_quality_on_the_bundled_catalogue_does_not_regress(bundled: Match
         assert getattr(report, figure) >= floor - 0.01, (figure, summary)
     assert report.wrong_answer <= max_wrong + 0.01, summary
     assert report.out_of_scope_answered <= max_out_of_scope + 0.01, summary
-    assert report.smalltalk_accuracy == 1.0, summary
+    if report.smalltalk:
+        assert report.smalltalk_accuracy == 1.0, summary
