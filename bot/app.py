@@ -16,18 +16,22 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
-from bot import handlers, reports, staff_faq
+from bot import bureau_bind, handlers, reports, staff_faq
+from bot.bureau_desk import ReminderDesk
+from bot.bureau_desk import register as register_reminders
 from bot.clock import Clock
 from bot.context import CONTEXT_TYPES, HelpdeskContext, Services
 from bot.db import Database
 from bot.desk import Desk
 from bot.desk import register as register_desk
-from bot.outbox import HelpdeskRateLimiter
+from bot.outbox import smooth_rate_limiter
 from bot.roles import Roles
 from bot.settings import Settings, SettingsError
 from bot.texts import t
 from faq.io import load_bundled_if_empty
 from faq.service import FaqIndex
+from reminders.http import ReviewEventsApi
+from reminders.intake import engine_config_for
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +52,21 @@ def build_application(
     roles = Roles(staff_chat_id=settings.staff_chat_id, admin_ids=settings.admin_ids)
     services = Services(settings=settings, db=db, clock=clock, faq=faq_index, roles=roles)
 
+    # POST /api/v1/review-events (reminders/http.py) in this process; only with a token: without
+    # one nobody could use it, so no port is opened at all.
+    review_api: ReviewEventsApi | None = None
+    if settings.api_token is not None and settings.http_port:
+        review_api = ReviewEventsApi(
+            db=db,
+            clock=clock,
+            policy=settings.due_policy,
+            token=settings.api_token.get_secret_value(),
+            host=settings.http_host,
+            port=settings.http_port,
+            after_intake=lambda _changes: desk.sender.kick(),
+            engine_config=engine_config_for(settings),
+        )
+
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         await asyncio.to_thread(db.create_all)
         created = await db.run(load_bundled_if_empty, settings.faq_file, now=clock.now())
@@ -58,11 +77,20 @@ def build_application(
         await register_commands(application)
         # Pending relays of a previous run go out now; then the outbox and reminder jobs.
         await desk.start(application)
+        # Reminders that fell due while the bot was down go out now (most urgent stage only),
+        # then the reminder tick and the 09:00 job (bot/bureau_desk.py).
+        await reminder_desk.start(application)
+        if review_api is not None:
+            await review_api.start()  # a taken port stops start-up: better than a silent gap
+        else:
+            logger.info("review events endpoint off (HELPDESK_API_TOKEN unset or port 0)")
 
     async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
         await desk.stop()
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+        if review_api is not None:
+            await review_api.stop()
         await asyncio.to_thread(db.dispose)
 
     application = (
@@ -73,7 +101,8 @@ def build_application(
         .context_types(CONTEXT_TYPES)
         # Handler replies retry a 429 after Telegram's retry_after instead of losing the message;
         # outbox sends are not retried here (the outbox reschedules them, see bot/outbox.py).
-        .rate_limiter(HelpdeskRateLimiter(max_retries=3))
+        # A steady 29 messages/s overall (bot/outbox.py: PTB's default bucket bursts past 30/s).
+        .rate_limiter(smooth_rate_limiter(max_retries=3))
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
@@ -81,8 +110,19 @@ def build_application(
     )
     application.bot_data.services = services
     desk = Desk(settings=settings, db=db, clock=clock, roles=roles, bot=application.bot)
+    # Binding people and review-item uploads (bot/bureau_bind.py): before the desk, whose group -1
+    # relays every private message (a shared contact is not for staff), and before the FAQ's
+    # catch-alls in group 0.
+    bureau_bind.register(application, staff_chat_id=settings.staff_chat_id)
     # The escalation desk's handlers run in group -1, before the FAQ's (see bot/desk.py).
     register_desk(application, desk)
+    # --- bureau reminders (bot/bureau_desk.py): the tick and 09:00 jobs, the 初审通过 / 退回
+    # buttons (group -1), the return reason (group -3: before the desk relays a reviewer's text
+    # to staff, and letting every other message through), /bureaus. Sends reuse the desk's
+    # outbox sender, so 429s, retries and per-chat order are handled in one place.
+    reminder_desk = ReminderDesk(settings=settings, db=db, clock=clock, roles=roles, desk=desk)
+    register_reminders(application, reminder_desk)
+    # ---
     # --- staff FAQ work: drafts, phrasings, /common, /stats, /report (bot/staff_faq.py) ---
     # Registered first: in handler group 0 the first match wins, and the private-chat catch-alls
     # of handlers.register (unknown command, any text, any button) would take these updates.

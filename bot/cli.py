@@ -1,4 +1,5 @@
-"""The ``helpdesk`` command line: ``run``, ``sandbox`` and ``faq import|export|ask|eval``."""
+"""The ``helpdesk`` command line: ``run``, ``sandbox``, ``faq import|export|ask|eval``,
+``bureaus import`` and ``reviews import``."""
 
 from __future__ import annotations
 
@@ -162,6 +163,58 @@ def cmd_faq_eval(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_rejected(path: Path, problems: list[str]) -> int:
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    print(f"{path}: nothing imported ({len(problems)} problems)", file=sys.stderr)
+    return 1
+
+
+def cmd_bureaus_import(settings: Settings, args: argparse.Namespace) -> int:
+    from reminders.bureaus import ImportRejected, import_bureau_file
+
+    db = Database(settings.database_url)
+    db.create_all()
+    try:
+        with db.session() as session:
+            report = import_bureau_file(session, args.file, now=SystemClock().now())
+    except ImportRejected as exc:
+        return _print_rejected(args.file, exc.problems)
+    print(
+        f"{args.file}: {report.created} created, {report.updated} updated, "
+        f"{report.unchanged} unchanged"
+    )
+    return 0
+
+
+def cmd_reviews_import(settings: Settings, args: argparse.Namespace) -> int:
+    from reminders.bureaus import ImportRejected
+    from reminders.intake import engine_config_for, import_review_file
+
+    db = Database(settings.database_url)
+    db.create_all()
+    try:
+        with db.session() as session:
+            changes = import_review_file(
+                session,
+                args.file,
+                now=SystemClock().now(),
+                policy=settings.due_policy,
+                engine_config=engine_config_for(settings),
+            )
+    except ImportRejected as exc:
+        return _print_rejected(args.file, exc.problems)
+    counts = changes.counts()
+    print(
+        f"{args.file}: {counts['created']} created, {counts['updated']} updated, "
+        f"{counts['unchanged']} unchanged, {counts['stale']} stale (older events ignored), "
+        f"{counts['returned']} newly returned"
+    )
+    for ref in changes.stale:
+        print(f"stale: {ref}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helpdesk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -193,6 +246,24 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--catalogue", type=Path, help="evaluate against this file, not the database")
     ev.add_argument("--failures", action="store_true", help="list the queries not answered right")
     ev.set_defaults(func=cmd_faq_eval)
+
+    bureaus = sub.add_parser("bureaus", help="city and county finance bureaus").add_subparsers(
+        dest="bureaus_command", required=True
+    )
+    bimp = bureaus.add_parser(
+        "import", help="import code,name,level,parent_code from CSV/XLSX (nothing on any bad row)"
+    )
+    bimp.add_argument("file", type=Path)
+    bimp.set_defaults(func=cmd_bureaus_import)
+    reviews = sub.add_parser("reviews", help="review items").add_subparsers(
+        dest="reviews_command", required=True
+    )
+    rimp = reviews.add_parser(
+        "import",
+        help="upsert review items from a platform CSV/XLSX export (nothing on any bad row)",
+    )
+    rimp.add_argument("file", type=Path)
+    rimp.set_defaults(func=cmd_reviews_import)
     return parser
 
 

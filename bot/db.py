@@ -20,6 +20,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 import bot.models  # noqa: F401  (registers tables)
 import faq.models  # noqa: F401
+import reminders.models  # noqa: F401
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -33,6 +33,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot import bureau_bind
 from bot.context import HelpdeskContext
 from bot.desk import contact_pressed, render_contact
 from bot.keyboards import (
@@ -206,6 +207,10 @@ def blocks_bot(update: Update) -> bool:
 async def start(update: Update, context: HelpdeskContext) -> None:
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
+        return
+    # A deep link's payload (t.me/<bot>?start=<payload>): a bureau invite binds its opener;
+    # anything else gets the normal welcome.
+    if context.args and await bureau_bind.start_payload(update, context, context.args[0]):
         return
     examples = context.services.faq.examples(context.lang, EXAMPLE_COUNT)
     await message.reply_html(

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from reminders.intake import DuePolicy
+    from reminders.stages import QuietHours
 
 BUNDLED_FAQ = Path(__file__).resolve().parent.parent / "faq" / "data" / "catalogue.csv"
 
@@ -53,6 +57,17 @@ class Settings(BaseSettings):
     business_hours_end: time = time(17, 30)
     outbox_interval_seconds: float = Field(default=5.0, gt=0)
 
+    # Review items and reminders (reminders/). The review-events endpoint listens on
+    # HELPDESK_HTTP_HOST:HELPDESK_HTTP_PORT only when HELPDESK_API_TOKEN is set; port 0 disables
+    # it too (no listener at all, rather than an open port that refuses everything).
+    api_token: SecretStr | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    review_days: int = Field(default=2, ge=1, le=60)
+    review_day_kind: Literal["calendar", "working"] = "working"
+    # Local times between which no reminder is sent, "HH:MM-HH:MM" (may span midnight); empty = off.
+    quiet_hours: str = "21:00-08:30"
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
@@ -91,6 +106,24 @@ class Settings(BaseSettings):
             raise ValueError("must not be above HELPDESK_ANSWER_THRESHOLD")
         return value
 
+    @field_validator("api_token")
+    @classmethod
+    def _token_or_none(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty HELPDESK_API_TOKEN= line means "not set", never "the empty token".
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters (use a long random string)")
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        from reminders.stages import parse_quiet_hours  # raises ValueError with the reason
+
+        parse_quiet_hours(value)
+        return value.strip()
+
     @field_validator("business_hours_end")
     @classmethod
     def _after_start(cls, value: time, info) -> time:
@@ -102,6 +135,19 @@ class Settings(BaseSettings):
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def quiet(self) -> QuietHours | None:
+        """HELPDESK_QUIET_HOURS parsed; ``None`` when empty (quiet hours off)."""
+        from reminders.stages import parse_quiet_hours
+
+        return parse_quiet_hours(self.quiet_hours)
+
+    @property
+    def due_policy(self) -> DuePolicy:
+        from reminders.intake import DuePolicy
+
+        return DuePolicy(days=self.review_days, kind=self.review_day_kind, tz=self.tz)
 
     @property
     def telegram_file_url(self) -> str:

@@ -116,8 +116,12 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     rows of empty strings) so that numbering holds, empty rows at the end are dropped. A value in a
     column without a header is kept under a key like ``"column G"`` for :func:`validate` to report.
     """
-    reader = _READERS.get(path.suffix.lower())
-    if reader is None:
+    return read_table_file(path, COLUMNS)
+
+
+def read_table_file(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
+    """:func:`read_table` of a file on disk."""
+    if path.suffix.lower() not in _READERS:  # before reading: the type is the clearer problem
         raise FaqImportError(
             [f"{path.name}: unsupported file type {path.suffix!r}; use .csv or .xlsx"]
         )
@@ -126,7 +130,19 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     except OSError as exc:
         problem = f"{path.name}: cannot read the file ({exc.strerror or exc})"
         raise FaqImportError([problem]) from exc
-    return _to_dicts(reader(data, path.name))
+    return read_table(data, path.name, columns)
+
+
+def read_table(data: bytes, name: str, columns: Sequence[str]) -> list[dict[str, str]]:
+    """The data rows of a .csv or .xlsx file (by ``name``'s suffix) whose header must name exactly
+    ``columns`` (any order). Shared by every spreadsheet import (FAQ, bureaus, review items), with
+    the numbering and encoding rules of :func:`read_rows`; problems raise :class:`FaqImportError`.
+    """
+    suffix = Path(name).suffix.lower()
+    reader = _READERS.get(suffix)
+    if reader is None:
+        raise FaqImportError([f"{name}: unsupported file type {suffix!r}; use .csv or .xlsx"])
+    return _to_dicts(reader(data, name), tuple(columns))
 
 
 def _read_csv(data: bytes, name: str) -> list[list[str]]:
@@ -198,35 +214,37 @@ def _drop_trailing_empty(records: Iterable[list[str]]) -> list[list[str]]:
     return kept
 
 
-def _to_dicts(table: list[list[str]]) -> list[dict[str, str]]:
+def _to_dicts(table: list[list[str]], columns: tuple[str, ...]) -> list[dict[str, str]]:
     if not table:
-        raise FaqImportError([f"row 1: the header row is missing; expected {', '.join(COLUMNS)}"])
+        raise FaqImportError([f"row 1: the header row is missing; expected {', '.join(columns)}"])
     header = [cell.strip().lower() for cell in table[0]]
-    problems = _header_problems(header)
+    problems = _header_problems(header, columns)
     if problems:
         raise FaqImportError(problems)
-    return [_record_to_dict(header, record) for record in table[1:]]
+    return [_record_to_dict(header, record, columns) for record in table[1:]]
 
 
-def _header_problems(header: list[str]) -> list[str]:
+def _header_problems(header: list[str], columns: tuple[str, ...]) -> list[str]:
     named = [name for name in header if name]
     problems = []
     duplicated = sorted({name for name in named if named.count(name) > 1})
     if duplicated:
         problems.append(f"row 1: column(s) appearing more than once: {', '.join(duplicated)}")
-    missing = [name for name in COLUMNS if name not in named]
+    missing = [name for name in columns if name not in named]
     if missing:
         problems.append(f"row 1: missing column(s): {', '.join(missing)}")
-    unknown = [name for name in named if name not in COLUMNS]
+    unknown = [name for name in named if name not in columns]
     if unknown:
         problems.append(
-            f"row 1: unknown column(s): {', '.join(unknown)}; expected {', '.join(COLUMNS)}"
+            f"row 1: unknown column(s): {', '.join(unknown)}; expected {', '.join(columns)}"
         )
     return problems
 
 
-def _record_to_dict(header: list[str], record: list[str]) -> dict[str, str]:
-    row = dict.fromkeys(COLUMNS, "")
+def _record_to_dict(
+    header: list[str], record: list[str], columns: tuple[str, ...]
+) -> dict[str, str]:
+    row = dict.fromkeys(columns, "")
     for index, value in enumerate(record):
         name = header[index] if index < len(header) else ""
         if name:

@@ -27,7 +27,9 @@ TEXTS: dict[str, str] = {
         "/help — how to use this bot\n"
         "/human — contact staff (you can add your question)\n"
         "/mytickets — see my tickets\n"
-        "/lang — change language (中文 / English)"
+        "/lang — change language (中文 / English)\n"
+        "/bind — institutions: share your phone number to hear about returned submissions\n"
+        "/whoami — show my bindings"
     ),
     "lang_prompt": "请选择语言 / Please choose a language:",
     "lang_set": "OK, I'll reply in English from now on.",
@@ -266,4 +268,136 @@ TEXTS: dict[str, str] = {
     "button_invalid": "This button is no longer valid. Please send your question again.",
     "error": "Sorry, something went wrong while handling your message. Please try again later.",
     "staff_error": "⚠️ The bot hit an error\n<code>{error}</code>\n{where}",
+    # --- bureau reminders and review decisions (reminders/engine.py, bot/bureau_desk.py) ---
+    "command_bureaus": "Preliminary reviews per bureau (add xlsx for Excel)",
+    "rm_header": (
+        "⏰ <b>Review reminder · {bureau}</b>\n{count} submissions await your preliminary review:"
+    ),
+    "rm_mark_new": "🆕 new",
+    "rm_mark_24h": "⏳ under 24 hours left",
+    "rm_mark_4h": "⚠️ under 4 hours left",
+    "rm_mark_due": "❗ overdue",
+    "rm_mark_overdue": "❗ overdue",
+    "rm_item": (
+        "{n}. {mark}  <b>{institution}</b>\n"
+        "    Ref: <code>{ref}</code>\n"
+        "    Submitted {submitted}, due {due} ({left})"
+    ),
+    "rm_points": (
+        "<b>Key review points</b>\n① Is it a filling object?\n② Do the attachments match?\n"
+        "③ Is the information consistent?\n④ Is the content complete and compliant?\n"
+        "Use the buttons below (times are Beijing time)."
+    ),
+    "rm_button_approve": "✅ {n} Approve",
+    "rm_button_return": "↩️ {n} Return",
+    "rm_escalate_header": "🚨 <b>Overdue preliminary reviews</b>: {count}, by bureau",
+    "rm_escalate_bureau": "<b>{bureau}</b> ({count})",
+    "rm_escalate_item": "· {institution}  <code>{ref}</code>  {left}",
+    "rm_unreachable_header": (
+        "📵 <b>These {count} bureaus have no bound reviewer</b>; their reminders cannot be "
+        "delivered. Send them an invite with /invite:"
+    ),
+    "rm_unreachable_line": "· {bureau} ({code}): {count} reminders waiting",
+    "rm_returned": (
+        "↩️ <b>Your submission was returned</b>\n"
+        "Institution: {institution}\nRef: <code>{ref}</code>\nReturned: {returned}\n"
+        "Reason: {reason}\n\n"
+        "Please log in to the credit management platform, correct it as the reason says and "
+        "submit it again. Questions: ask here or send /human to reach staff."
+    ),
+    "rm_returned_again": (
+        "🔔 <b>Reminder: the returned submission has not been resubmitted</b>\n"
+        "Institution: {institution}\nRef: <code>{ref}</code>\nReturned: {returned}\n"
+        "Reason: {reason}\n\n"
+        "Please correct and resubmit it on the platform soon. Questions: send /human."
+    ),
+    "rm_no_reason": "(none given)",
+    "rm_digest": (
+        "📋 <b>{bureau} · daily review digest ({day})</b>\n"
+        "Pending: {pending}\nDue today: {due_today}\nOverdue: {overdue}"
+    ),
+    "rv_approved": "✅ Recorded: {institution} ({ref}) approved.",
+    "rv_ask_reason": (
+        "↩️ Returning {institution} (<code>{ref}</code>)\n"
+        "Reply to this message with the reason (the institution will see it). /cancel to stop."
+    ),
+    "rv_returned": (
+        "↩️ Returned {institution} ({ref}), reason: {reason}\n"
+        "The institution's bound contacts will be told."
+    ),
+    "rv_refused": "This button is no longer valid: already decided, or not your bureau's item.",
+    "rv_cancelled": "Return cancelled; the item still awaits review.",
+    "rv_reason_empty": "Please write the reason as text, or send /cancel.",
+    "bureaus_header": "🏛 <b>Preliminary reviews per bureau</b> (last {days} days, worst first)",
+    "bureaus_line": (
+        "<b>{name}</b> ({code})\n"
+        "    pending {pending}, overdue {overdue}, on time {rate}, median review {hours}"
+    ),
+    "bureaus_none": "No bureau data yet. Import the bureaus and the review items first.",
+    "bureaus_more": "…and {count} more bureaus; send /bureaus xlsx for all of them.",
+    "bureaus_caption": "🏛 Preliminary reviews per bureau (last {days} days, {day})",
+    "bureaus_sheet": "Bureau reviews",
+    "bureaus_columns": (
+        "Bureau code|Bureau|Pending|Overdue|Decided (30 days)|On time|On-time rate (%)|"
+        "Median review (hours)"
+    ),
+    "bureaus_no_value": "—",
+    # --- binding people, review-item intake (bot/bureau_bind.py) ---
+    "command_bind": "Bind your institution (share your phone number)",
+    "command_whoami": "Show my bindings",
+    "bind_staff_group_only": "Please use this command in the staff group.",
+    "bind_invite_usage": "Usage: /invite bureau-code, e.g. /invite 330102",
+    "bind_unknown_bureau": (
+        "There is no bureau with code <code>{code}</code>; import the bureaus first."
+    ),
+    "bind_invite_created": (
+        "One-time invite for <b>{bureau}</b> ({code}), valid until {expires} (Beijing time):\n"
+        "{link}\n\nSend it to the bureau's reviewer; opening it binds them. It works once."
+    ),
+    "bind_invite_used": "This invite link has already been used. Ask the staff for a new one.",
+    "bind_invite_expired": (
+        "This invite link has expired (valid 7 days). Ask the staff for a new one."
+    ),
+    "bind_invite_unknown": "This invite link is not valid. Check the link or ask the staff.",
+    "bind_reviewer_bound": (
+        "Done! You now receive the preliminary-review reminders of <b>{bureau}</b> ({code}). "
+        "Send /whoami to see your bindings."
+    ),
+    "bind_whoami_usage": "Usage: /whoami [user id]",
+    "bind_whoami_header": "<b>Bindings</b> (user id {user_id})",
+    "bind_whoami_bureau": "• Bureau reviewer: {name} ({code})",
+    "bind_whoami_institution": "• Institution: {name} (credit code {code})",
+    "bind_whoami_none": (
+        "No bureau or institution bound yet. Institutions: send /bind to share your phone number."
+    ),
+    "bind_unbind_usage": "Usage: /unbind user-id [bureau code or credit code]",
+    "bind_unbind_nothing": "User {user_id} has nothing to unbind.",
+    "bind_unbind_done": "Unbound user {user_id} from: {what}",
+    "bind_share_button": "📱 Share my phone number",
+    "bind_offer": (
+        "Tap the button below to share your own phone number. If it is the contact phone your "
+        "institution gave with its submissions, your institution is bound, and you will hear "
+        "here why a submission was returned and what to do."
+    ),
+    "bind_not_own_contact": (
+        "Please share your own number with the button; a forwarded contact cannot bind."
+    ),
+    "bind_phone_unknown": (
+        "No submission lists this phone number as its contact phone, so nothing was bound. "
+        "Check the contact phone on the platform, or contact the staff (/human)."
+    ),
+    "bind_institution_bound": "Done! Bound to: {institutions}",
+    "intake_too_big": "The file {name} is too large to import (10 MB at most).",
+    "intake_download_failed": "Could not download {name}; please upload it again.",
+    "intake_rejected": "❌ {name} was not imported: {count} problem(s) (nothing was imported)",
+    "intake_problem": "• {problem}",
+    "intake_more_problems": "… and {count} more",
+    "intake_bureaus_done": (
+        "✅ Bureaus imported from {name}: {created} new, {updated} updated, {unchanged} unchanged"
+    ),
+    "intake_reviews_done": (
+        "✅ Review items imported from {name}: {created} new, {updated} updated, "
+        "{unchanged} unchanged, {returned} newly returned"
+    ),
+    "intake_stale": "Ignored {count} event(s) older than what is already recorded: {refs}",
 }

@@ -26,7 +26,9 @@ TEXTS: dict[str, str] = {
         "/help — 使用说明\n"
         "/human — 联系工作人员（可直接附上问题）\n"
         "/mytickets — 查看我的工单\n"
-        "/lang — 切换语言（中文 / English）"
+        "/lang — 切换语言（中文 / English）\n"
+        "/bind — 机构用户分享手机号绑定机构，接收退回通知\n"
+        "/whoami — 查看我的绑定"
     ),
     "lang_prompt": "请选择语言 / Please choose a language:",
     "lang_set": "好的，之后我会用中文回复您。",
@@ -229,4 +231,123 @@ TEXTS: dict[str, str] = {
     "button_invalid": "这个按钮已失效，请重新发送您的问题。",
     "error": "抱歉，处理您的消息时出了点问题，请稍后再试。",
     "staff_error": "⚠️ 机器人处理消息时出错\n<code>{error}</code>\n{where}",
+    # --- bureau reminders and review decisions (reminders/engine.py, bot/bureau_desk.py) ---
+    "command_bureaus": "各财政局初审情况（加 xlsx 导出 Excel）",
+    "rm_header": "⏰ <b>初审提醒 · {bureau}</b>\n以下 {count} 件材料等待贵局初审：",
+    "rm_mark_new": "🆕 新提交",
+    "rm_mark_24h": "⏳ 剩余不足 24 小时",
+    "rm_mark_4h": "⚠️ 剩余不足 4 小时",
+    "rm_mark_due": "❗ 已超期",
+    "rm_mark_overdue": "❗ 已超期",
+    "rm_item": (
+        "{n}. {mark}　<b>{institution}</b>\n"
+        "　　编号：<code>{ref}</code>\n"
+        "　　提交：{submitted}　截止：{due}（{left}）"
+    ),
+    "rm_points": (
+        "<b>审核要点</b>\n① 是否属于填报对象\n② 附件是否匹配\n"
+        "③ 前后信息是否一致\n④ 内容是否完整合规\n"
+        "请点击下方按钮处理（时间均为北京时间）。"
+    ),
+    "rm_button_approve": "✅ {n} 初审通过",
+    "rm_button_return": "↩️ {n} 退回",
+    "rm_escalate_header": "🚨 <b>初审超期</b>：共 {count} 件，按财政局列出",
+    "rm_escalate_bureau": "<b>{bureau}</b>（{count} 件）",
+    "rm_escalate_item": "· {institution}　<code>{ref}</code>　{left}",
+    "rm_unreachable_header": (
+        "📵 <b>以下 {count} 个财政局尚无绑定的审核人员</b>，初审提醒暂无法送达，"
+        "请用 /invite 发送绑定邀请："
+    ),
+    "rm_unreachable_line": "· {bureau}（{code}）：{count} 件待提醒",
+    "rm_returned": (
+        "↩️ <b>贵机构提交的材料已被退回</b>\n"
+        "机构：{institution}\n编号：<code>{ref}</code>\n退回时间：{returned}\n"
+        "退回原因：{reason}\n\n"
+        "请登录信用管理平台，按退回原因修改后重新提交。"
+        "如有疑问，可直接在此提问或发送 /human 联系工作人员。"
+    ),
+    "rm_returned_again": (
+        "🔔 <b>提醒：退回的材料尚未重新提交</b>\n"
+        "机构：{institution}\n编号：<code>{ref}</code>\n退回时间：{returned}\n"
+        "退回原因：{reason}\n\n"
+        "请尽快登录信用管理平台修改并重新提交。如有疑问，可发送 /human 联系工作人员。"
+    ),
+    "rm_no_reason": "（未填写）",
+    "rm_digest": (
+        "📋 <b>{bureau} · 初审日报（{day}）</b>\n"
+        "待初审：{pending} 件\n今日到期：{due_today} 件\n已超期：{overdue} 件"
+    ),
+    "rv_approved": "✅ 已记录：{institution}（{ref}）初审通过。",
+    "rv_ask_reason": (
+        "↩️ 退回 {institution}（<code>{ref}</code>）\n"
+        "请回复本消息，写明退回原因（机构将收到该原因）。发送 /cancel 取消。"
+    ),
+    "rv_returned": (
+        "↩️ 已退回 {institution}（{ref}），原因：{reason}\n机构已绑定的联系人将收到通知。"
+    ),
+    "rv_refused": "这个按钮已失效：材料已处理，或不属于您所在财政局。",
+    "rv_cancelled": "已取消退回，材料仍待初审。",
+    "rv_reason_empty": "请用文字写明退回原因，或发送 /cancel 取消。",
+    "bureaus_header": "🏛 <b>各财政局初审情况</b>（近 {days} 天，最差的在前）",
+    "bureaus_line": (
+        "<b>{name}</b>（{code}）\n"
+        "　待审 {pending}　超期 {overdue}　按时率 {rate}　审核用时中位数 {hours}"
+    ),
+    "bureaus_none": "还没有财政局的数据。请先导入财政局和待审材料。",
+    "bureaus_more": "……另有 {count} 个财政局，发送 /bureaus xlsx 查看全部。",
+    "bureaus_caption": "🏛 各财政局初审情况（近 {days} 天，{day}）",
+    "bureaus_sheet": "财政局初审",
+    "bureaus_columns": (
+        "财政局代码|财政局|待审|超期|近30天已审|按时|按时率（%）|审核用时中位数（小时）"
+    ),
+    "bureaus_no_value": "—",
+    # --- binding people, review-item intake (bot/bureau_bind.py) ---
+    "command_bind": "绑定机构（分享手机号）",
+    "command_whoami": "查看我的绑定",
+    "bind_staff_group_only": "请在工作人员群中使用这个命令。",
+    "bind_invite_usage": "用法：/invite 财政局代码，例如 /invite 330102",
+    "bind_unknown_bureau": "没有代码为 <code>{code}</code> 的财政局，请先导入财政局名单。",
+    "bind_invite_created": (
+        "已为 <b>{bureau}</b>（{code}）生成一次性邀请链接，有效期至 {expires}（北京时间）：\n"
+        "{link}\n\n请把链接发给该局的初审人员，打开后即完成绑定；链接只能使用一次。"
+    ),
+    "bind_invite_used": "这个邀请链接已经使用过了。如需绑定，请联系省财政厅工作人员重新生成。",
+    "bind_invite_expired": "这个邀请链接已过期（有效期 7 天）。请联系省财政厅工作人员重新生成。",
+    "bind_invite_unknown": "这个邀请链接无效。请确认链接完整，或联系省财政厅工作人员。",
+    "bind_reviewer_bound": (
+        "绑定成功！您已作为 <b>{bureau}</b>（{code}）的初审人员接收初审提醒。"
+        "发送 /whoami 可查看绑定情况。"
+    ),
+    "bind_whoami_usage": "用法：/whoami [用户ID]",
+    "bind_whoami_header": "<b>绑定情况</b>（用户 ID {user_id}）",
+    "bind_whoami_bureau": "• 财政局初审人员：{name}（{code}）",
+    "bind_whoami_institution": "• 机构：{name}（统一社会信用代码 {code}）",
+    "bind_whoami_none": "尚未绑定任何财政局或机构。机构用户可发送 /bind 分享手机号完成绑定。",
+    "bind_unbind_usage": "用法：/unbind 用户ID [财政局代码 或 统一社会信用代码]",
+    "bind_unbind_nothing": "用户 {user_id} 没有可解除的绑定。",
+    "bind_unbind_done": "已解除用户 {user_id} 的绑定：{what}",
+    "bind_share_button": "📱 分享我的手机号",
+    "bind_offer": (
+        "请点击下方按钮分享您本人的手机号。若该号码是贵机构在平台提交材料时登记的联系电话，"
+        "即可绑定机构，之后材料被退回时会在这里收到原因和处理建议。"
+    ),
+    "bind_not_own_contact": "请点击“分享我的手机号”按钮分享您本人的号码，转发他人的名片无法绑定。",
+    "bind_phone_unknown": (
+        "没有找到以这个手机号登记为联系电话的提交材料，暂时无法绑定。"
+        "请确认平台上登记的联系电话，或联系工作人员（/human）。"
+    ),
+    "bind_institution_bound": "绑定成功！您已绑定机构：{institutions}",
+    "intake_too_big": "文件 {name} 太大，无法导入（上限 10 MB）。",
+    "intake_download_failed": "无法下载文件 {name}，请稍后重新上传。",
+    "intake_rejected": "❌ {name} 未导入：发现 {count} 个问题（整个文件都未导入）",
+    "intake_problem": "• {problem}",
+    "intake_more_problems": "……另有 {count} 个问题",
+    "intake_bureaus_done": (
+        "✅ 已导入财政局名单 {name}：新增 {created}，更新 {updated}，未变 {unchanged}"
+    ),
+    "intake_reviews_done": (
+        "✅ 已导入初审材料 {name}：新增 {created}，更新 {updated}，未变 {unchanged}，"
+        "其中新退回 {returned}"
+    ),
+    "intake_stale": "忽略了 {count} 条比已有记录更早的事件：{refs}",
 }
