@@ -35,8 +35,8 @@ from reminders.intake import engine_config_for
 
 logger = logging.getLogger(__name__)
 
-COMMANDS = ("start", "help", "human", "mytickets", "lang")
-STAFF_COMMANDS = ("common", "stats", "report", "phrasings", "faqdraft")
+COMMANDS = ("start", "help", "human", "mytickets", "bind", "whoami", "lang")
+STAFF_COMMANDS = ("common", "stats", "report", "phrasings", "faqdraft", "bureaus", "invite")
 STAFF_NOTICE_CHARS = 300  # the staff chat gets a line, the log keeps the traceback
 
 

@@ -137,7 +137,7 @@ async def test_post_init_loads_the_bundled_faq_and_registers_the_menu_in_both_la
     zh = fake.commands[(default_scope, "zh")]
     en = fake.commands[(default_scope, "en")]
     assert fake.commands[(default_scope, "")] == en
-    names = ["start", "help", "human", "mytickets", "lang"]
+    names = ["start", "help", "human", "mytickets", "bind", "whoami", "lang"]
     assert [c["command"] for c in zh] == [c["command"] for c in en] == names
     assert zh[1]["description"] == "使用说明"
     assert en[1]["description"] == "How to use this bot"

@@ -455,6 +455,6 @@ async def test_staff_commands_are_in_the_menu_of_the_staff_group_only(bot: Drive
     keys = {scope for scope, _lang in bot.fake.commands}
     assert staff_scope in keys
     zh = [c["command"] for c in bot.fake.commands[(staff_scope, "zh")]]
-    assert zh == ["common", "stats", "report", "phrasings", "faqdraft"]
+    assert zh == ["common", "stats", "report", "phrasings", "faqdraft", "bureaus", "invite"]
     default = [c["command"] for c in bot.fake.commands[('{"type": "default"}', "zh")]]
     assert "report" not in default

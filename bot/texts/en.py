@@ -270,6 +270,7 @@ TEXTS: dict[str, str] = {
     "staff_error": "⚠️ The bot hit an error\n<code>{error}</code>\n{where}",
     # --- bureau reminders and review decisions (reminders/engine.py, bot/bureau_desk.py) ---
     "command_bureaus": "Preliminary reviews per bureau (add xlsx for Excel)",
+    "command_invite": "Invite link for a bureau reviewer (add the bureau code)",
     "rm_header": (
         "⏰ <b>Review reminder · {bureau}</b>\n{count} submissions await your preliminary review:"
     ),

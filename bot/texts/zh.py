@@ -233,6 +233,7 @@ TEXTS: dict[str, str] = {
     "staff_error": "⚠️ 机器人处理消息时出错\n<code>{error}</code>\n{where}",
     # --- bureau reminders and review decisions (reminders/engine.py, bot/bureau_desk.py) ---
     "command_bureaus": "各财政局初审情况（加 xlsx 导出 Excel）",
+    "command_invite": "生成财政局审核人员绑定链接（后附财政局代码）",
     "rm_header": "⏰ <b>初审提醒 · {bureau}</b>\n以下 {count} 件材料等待贵局初审：",
     "rm_mark_new": "🆕 新提交",
     "rm_mark_24h": "⏳ 剩余不足 24 小时",
