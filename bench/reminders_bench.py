@@ -10,7 +10,7 @@
    timed ``--repeats`` times on the same file, each tick's claims and messages deleted before
    the next; the median is reported (target ≤ 1 s), the first (cold) tick is the max.
 2. **Send.** The queued rows are sent by the production outbox sender (``bot.outbox``) through
-   real PTB with the production rate limiter (``bot.outbox.smooth_rate_limiter``) to the fake
+   real PTB with the production rate limiter (``bot.outbox_sender.smooth_rate_limiter``) to the fake
    Bot API server. The fake here enforces Telegram's flood limit like Telegram does — more than 30
    messages in a second overall answers 429 with ``retry_after`` — so "zero 429s" means the bot
    stayed under the limit rather than that nobody was counting. Reported: messages sent, their
@@ -45,7 +45,8 @@ from telegram.ext import ExtBot  # noqa: E402
 from bot.clock import FrozenClock  # noqa: E402
 from bot.db import Database  # noqa: E402
 from bot.fakeapi import ApiError, FakeTelegram, _Fault  # noqa: E402
-from bot.outbox import OutboxMessage, OutboxSender, smooth_rate_limiter  # noqa: E402
+from bot.outbox import OutboxMessage  # noqa: E402
+from bot.outbox_sender import OutboxSender, smooth_rate_limiter  # noqa: E402
 from reminders import engine  # noqa: E402
 from reminders.models import Bureau, BureauReviewer, ReviewItem  # noqa: E402
 from reminders.stages import DEFAULT_QUIET_HOURS  # noqa: E402

@@ -24,7 +24,7 @@ from bot.context import CONTEXT_TYPES, HelpdeskContext, Services
 from bot.db import Database
 from bot.desk import Desk
 from bot.desk import register as register_desk
-from bot.outbox import smooth_rate_limiter
+from bot.outbox_sender import smooth_rate_limiter
 from bot.roles import Roles
 from bot.settings import Settings, SettingsError
 from bot.texts import t

@@ -44,7 +44,8 @@ from bot.clock import Clock
 from bot.context import HelpdeskContext
 from bot.db import Database
 from bot.keyboards import DESK_PATTERN, RatingPress, TicketPress, parse_desk_press, shorten
-from bot.outbox import OutboxMessage, OutboxSender, Postpone
+from bot.outbox import OutboxMessage
+from bot.outbox_sender import OutboxSender, Postpone
 from bot.relay import DeskConfig, UserRef
 from bot.roles import Roles
 from bot.settings import Settings

@@ -15,7 +15,8 @@ from bot import outbox
 from bot.clock import FrozenClock
 from bot.db import Database
 from bot.fakeapi import FakeTelegram
-from bot.outbox import HelpdeskRateLimiter, OutboxMessage, OutboxSender
+from bot.outbox import OutboxMessage
+from bot.outbox_sender import HelpdeskRateLimiter, OutboxSender
 
 from .conftest import TOKEN
 
