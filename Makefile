@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run sandbox test lint bench clean
+.PHONY: setup run sandbox test test-postgres lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,6 +27,11 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# The suite again against a throwaway PostgreSQL cluster on 127.0.0.1:54329 (PGPORT=... to move
+# it); as root it installs PostgreSQL from Debian packages when initdb/pg_ctl are missing.
+test-postgres: $(STAMP)
+	.ci/test-postgres
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,15 +1,18 @@
 """The composition root: the one place that builds the Telegram application and wires the services.
 
 ``post_init`` prepares what the bot needs before its first update (tables, the bundled FAQ on first
-start, the FAQ index, the command menu); ``post_shutdown`` releases the database. PTB calls both
-from ``run_polling``/``run_webhook``; code that drives ``initialize``/``start`` itself (the tests,
-the sandbox) calls ``application.post_init(application)`` after ``initialize``.
+start, the FAQ index, the command menu, the HTTP server of bot/web.py and, in webhook mode, the
+webhook); ``post_shutdown`` stops the server and releases the database. PTB calls both from
+``run_polling`` (polling mode); :func:`serve_webhook` (webhook mode), the tests and the sandbox
+drive ``initialize``/``start`` themselves and call ``application.post_init(application)`` after
+``initialize``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 
 from telegram import BotCommand, BotCommandScope, BotCommandScopeChat, Update
 from telegram.constants import ChatType, ParseMode
@@ -28,6 +31,7 @@ from bot.outbox_sender import smooth_rate_limiter
 from bot.roles import Roles
 from bot.settings import Settings, SettingsError
 from bot.texts import t
+from bot.web import Webhook, WebServer
 from faq.io import load_bundled_if_empty
 from faq.service import FaqIndex
 from reminders.http import ReviewEventsApi
@@ -38,6 +42,38 @@ logger = logging.getLogger(__name__)
 COMMANDS = ("start", "help", "human", "mytickets", "bind", "whoami", "lang")
 STAFF_COMMANDS = ("common", "stats", "report", "phrasings", "faqdraft", "bureaus", "invite")
 STAFF_NOTICE_CHARS = 300  # the staff chat gets a line, the log keeps the traceback
+
+
+async def serve_webhook(application: Application) -> None:  # type: ignore[type-arg]
+    """Webhook mode: run the Application without its Updater until SIGTERM or SIGINT.
+
+    post_init starts the HTTP server and registers the webhook. On the way out the webhook is
+    deliberately not deleted: another instance may still be serving it, and Telegram keeps the
+    updates for whichever instance answers next.
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await application.initialize()
+    try:
+        await application.post_init(application)  # type: ignore[misc]
+        await application.start()
+        await stop.wait()
+        logger.info("stop signal received, shutting down")
+    finally:
+        web_server: WebServer | None = application.bot_data.web  # type: ignore[attr-defined]
+        if web_server is not None:
+            # Close the door first: an update answered 200 now would never be processed, and
+            # Telegram does not send it again. Queued ones are still processed by stop().
+            await web_server.stop()
+        if application.running:  # post_stop only after a stop, as in PTB's run_polling
+            await application.stop()
+            await application.post_stop(application)  # type: ignore[misc]
+        await application.shutdown()
+        await application.post_shutdown(application)  # type: ignore[misc]
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
 
 
 def build_application(
@@ -52,20 +88,21 @@ def build_application(
     roles = Roles(staff_chat_id=settings.staff_chat_id, admin_ids=settings.admin_ids)
     services = Services(settings=settings, db=db, clock=clock, faq=faq_index, roles=roles)
 
-    # POST /api/v1/review-events (reminders/http.py) in this process; only with a token: without
-    # one nobody could use it, so no port is opened at all.
-    review_api: ReviewEventsApi | None = None
-    if settings.api_token is not None and settings.http_port:
-        review_api = ReviewEventsApi(
-            db=db,
-            clock=clock,
-            policy=settings.due_policy,
-            token=settings.api_token.get_secret_value(),
-            host=settings.http_host,
-            port=settings.http_port,
-            after_intake=lambda _changes: desk.sender.kick(),
-            engine_config=engine_config_for(settings),
-        )
+    # The review-events handler (reminders/http.py); served by the one HTTP server below.
+    review_api = ReviewEventsApi(
+        db=db,
+        clock=clock,
+        policy=settings.due_policy,
+        token=settings.api_token.get_secret_value() if settings.api_token else None,
+        after_intake=lambda _changes: desk.sender.kick(),
+        engine_config=engine_config_for(settings),
+    )
+    webhook: Webhook | None = None
+    if settings.webhook_url is not None:
+        secret, derived = settings.webhook_secret_value()
+        if derived:  # never the value: the log may be read by more people than the token
+            logger.info("HELPDESK_WEBHOOK_SECRET unset: using a secret derived from the bot token")
+        webhook = Webhook(path=settings.webhook_path, secret=secret)
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         await asyncio.to_thread(db.create_all)
@@ -80,17 +117,27 @@ def build_application(
         # Reminders that fell due while the bot was down go out now (most urgent stage only),
         # then the reminder tick and the 09:00 job (bot/bureau_desk.py).
         await reminder_desk.start(application)
-        if review_api is not None:
-            await review_api.start()  # a taken port stops start-up: better than a silent gap
+        if web_server is not None:
+            await web_server.start()  # a taken port stops start-up: better than a silent gap
         else:
-            logger.info("review events endpoint off (HELPDESK_API_TOKEN unset or port 0)")
+            logger.info("HTTP server off (no webhook, HELPDESK_API_TOKEN or HELPDESK_HTTP_PORT)")
+        if webhook is not None:
+            # Only once the server listens: Telegram starts calling right away. Updates queued
+            # at Telegram while no instance listened are kept (drop_pending_updates=False).
+            await application.bot.set_webhook(
+                settings.webhook_public_url,
+                secret_token=webhook.secret,
+                allowed_updates=Update.ALL_TYPES,
+                drop_pending_updates=False,
+            )
+            logger.info("webhook registered: %s", settings.webhook_public_url)
 
     async def post_stop(application: Application) -> None:  # type: ignore[type-arg]
         await desk.stop()
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
-        if review_api is not None:
-            await review_api.stop()
+        if web_server is not None:
+            await web_server.stop()
         await asyncio.to_thread(db.dispose)
 
     application = (
@@ -109,6 +156,18 @@ def build_application(
         .build()
     )
     application.bot_data.services = services
+    web_server: WebServer | None = None
+    if settings.http_server_wanted:
+        web_server = WebServer(
+            application=application,
+            db=db,
+            faq=faq_index,
+            review_api=review_api,
+            host=settings.http_host,
+            port=settings.http_port,
+            webhook=webhook,
+        )
+    application.bot_data.web = web_server  # type: ignore[attr-defined]  # tests read its port
     desk = Desk(settings=settings, db=db, clock=clock, roles=roles, bot=application.bot)
     # Binding people and review-item uploads (bot/bureau_bind.py): before the desk, whose group -1
     # relays every private message (a shared contact is not for staff), and before the FAQ's

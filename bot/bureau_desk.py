@@ -50,6 +50,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot import metrics
 from bot.clock import Clock
 from bot.context import HelpdeskContext
 from bot.db import Database
@@ -110,6 +111,7 @@ class ReminderDesk:
         it: 3,000 bureau messages take ~100 s at Telegram's rate, and neither start-up (updates
         are not polled until post_init returns) nor the next tick should wait for them."""
         result = await self.db.run(engine.tick, config=self.config, now=self.clock.now())
+        metrics.reminder_tick()
         if result.queued:
             self.desk.sender.kick()
         return result

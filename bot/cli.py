@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -85,13 +86,16 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         )
     from telegram import Update
 
-    from bot.app import build_application
+    from bot.app import build_application, serve_webhook
 
     db = Database(settings.database_url)
     app = build_application(
         settings, db=db, clock=SystemClock(), faq_index=FaqIndex(thresholds(settings))
     )
-    app.run_polling(allowed_updates=Update.ALL_TYPES)
+    if settings.webhook_url is None:
+        app.run_polling(allowed_updates=Update.ALL_TYPES)  # the default
+    else:
+        asyncio.run(serve_webhook(app))
     return 0
 
 
@@ -267,6 +271,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def log_secrets(settings: Settings) -> list[str]:
+    """Secrets besides the bot token that must never reach a log line."""
+    secrets = [settings.api_token.get_secret_value()] if settings.api_token else []
+    if settings.webhook_url is not None and settings.bot_token is not None:
+        secrets.append(settings.webhook_secret_value()[0])
+    return secrets
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -274,7 +286,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from bot.logs import configure_logging
 
         token = settings.bot_token.get_secret_value() if settings.bot_token else None
-        configure_logging(level=settings.log_level, fmt=settings.log_format, token=token)
+        configure_logging(
+            level=settings.log_level,
+            fmt=settings.log_format,
+            token=token,
+            secrets=log_secrets(settings),
+        )
         return args.func(settings, args)
     except SettingsError as exc:
         print(f"helpdesk: {exc}", file=sys.stderr)

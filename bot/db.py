@@ -86,5 +86,19 @@ class Database:
         """Run ``fn(session, ...)`` in a worker thread and commit."""
         return await asyncio.to_thread(self.call, fn, *args, **kwargs)
 
+    def ping(self) -> None:
+        """``SELECT 1`` on a pooled DBAPI connection, for health checks; raises if unreachable.
+
+        Below SQLAlchemy's Connection on purpose: that would fire the SQLite ``begin`` hook and
+        take the write lock (BEGIN IMMEDIATE), so a probe would queue behind every writer.
+        """
+        connection = self.engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        finally:
+            connection.close()
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -33,7 +33,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import bureau_bind
+from bot import bureau_bind, metrics
 from bot.context import HelpdeskContext
 from bot.desk import contact_pressed, render_contact
 from bot.keyboards import (
@@ -72,6 +72,9 @@ LANG_ALIASES = {"zh": "zh", "cn": "zh", "中文": "zh", "en": "en", "english": "
 
 # Only new messages: an edit of an old question is not a new question.
 NEW_MESSAGE = filters.UpdateType.MESSAGE
+# The update counter's own handler group, before every other (-3 is bot/bureau_desk.py's): in a
+# group only the first matching handler runs, so a catch-all TypeHandler must be alone in its group.
+METRICS_GROUP = -10
 
 
 # --- chat users (the Telegram edge's own table) ---------------------------------------------------
@@ -173,6 +176,11 @@ def reply_lang(context: HelpdeskContext, match: Match) -> str:
 # --- every update ---------------------------------------------------------------------------------
 
 
+async def count_update(update: Update, context: HelpdeskContext) -> None:
+    """Count every update, polled or from the webhook (handler group METRICS_GROUP)."""
+    metrics.update_received()
+
+
 async def remember_user(update: Update, context: HelpdeskContext) -> None:
     """Upsert the ChatUser for every update from a person (handler group -2)."""
     user = update.effective_user
@@ -269,6 +277,7 @@ async def ask(update: Update, context: HelpdeskContext) -> None:
         return
 
     match = await services.match(question)
+    metrics.question(match.decision)
     lang = reply_lang(context, match)
     # Logged before replying: the log is the record even if Telegram then fails.
     log = await services.db.run(
@@ -426,6 +435,7 @@ async def _drop_buttons(query: CallbackQuery) -> None:
 def register(application: Application) -> None:  # type: ignore[type-arg]
     """Add the handlers; group -2 remembers the user before any reply is decided (group -1 is
     the escalation desk's, see bot/desk.py)."""
+    application.add_handler(TypeHandler(Update, count_update), group=METRICS_GROUP)
     application.add_handler(TypeHandler(Update, remember_user), group=-2)
     application.add_handler(CommandHandler("start", start, filters=NEW_MESSAGE))
     application.add_handler(CommandHandler("help", show_help, filters=NEW_MESSAGE))

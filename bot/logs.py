@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 _TOKEN_IN_URL = re.compile(r"bot\d+:[A-Za-z0-9_-]+")
@@ -41,14 +42,22 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(*, level: str = "INFO", fmt: str = "text", token: str | None = None) -> None:
+def configure_logging(
+    *,
+    level: str = "INFO",
+    fmt: str = "text",
+    token: str | None = None,
+    secrets: Sequence[str] = (),
+) -> None:
+    """``secrets``: more values masked like the token (the webhook secret: PTB's debug log prints
+    setWebhook's parameters)."""
     inner: logging.Formatter = (
         JsonFormatter()
         if fmt == "json"
         else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(TokenMask(inner, (token,) if token else ()))
+    handler.setFormatter(TokenMask(inner, ((token,) if token else ()) + tuple(secrets)))
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

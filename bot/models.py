@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import BigInteger
 from sqlmodel import Field, SQLModel
 
 from faq.models import utc_column
@@ -12,7 +13,9 @@ from faq.models import utc_column
 class ChatUser(SQLModel, table=True):
     __tablename__ = "chat_user"
 
-    id: int = Field(primary_key=True)  # Telegram user id
+    id: int = Field(  # Telegram user id
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
     first_name: str = ""
     username: str | None = None
     telegram_lang: str | None = None  # language_code Telegram reports

@@ -34,7 +34,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Column, Text
+from sqlalchemy import BigInteger, Column, Text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, col, exists, or_, select
@@ -62,8 +62,8 @@ class OutboxMessage(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     dedupe_key: str = Field(max_length=200, unique=True)
-    chat_id: int = Field(index=True)
-    thread_id: int | None = None
+    chat_id: int = Field(index=True, sa_type=BigInteger)
+    thread_id: int | None = Field(default=None, sa_type=BigInteger)
     # What the row is about, for the hooks: the ticket, and what kind of message it is there.
     ticket_id: int | None = Field(default=None, index=True)
     kind: str = Field(default="notice", max_length=16)  # card | relay | notice | reminder
@@ -74,7 +74,7 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = utc_column(index=True)
     claimed_until: datetime | None = utc_column(nullable=True)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    sent_message_id: int | None = Field(default=None, index=True)
+    sent_message_id: int | None = Field(default=None, index=True, sa_type=BigInteger)
     created_at: datetime = utc_column()
     sent_at: datetime | None = utc_column(nullable=True)
 
@@ -164,8 +164,12 @@ def enqueue_many(session: Session, messages: list[dict[str, Any]], *, now: datet
         # executemany of one compiled statement: a multi-row VALUES would be compiled anew for
         # every chunk, which costs more than the insert itself.
         statement = insert(table).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        result = session.execute(statement, values)
-        added += max(result.rowcount, 0)
+        if dialect == "postgresql":
+            # psycopg's executemany reports no rowcount: count the rows RETURNING hands back
+            # (SQLAlchemy's "insertmanyvalues" batches them into multi-row INSERTs, in order).
+            added += len(session.execute(statement.returning(table.c.id), values).all())
+        else:
+            added += max(session.execute(statement, values).rowcount, 0)
     return added
 
 

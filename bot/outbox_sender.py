@@ -18,6 +18,7 @@ from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter
 
+from bot import metrics
 from bot.clock import Clock
 from bot.db import Database
 from bot.outbox import (
@@ -145,10 +146,12 @@ class OutboxSender:
             return at
         except Forbidden as exc:
             logger.info("outbox row %s to %s blocked: %s", row.id, row.chat_id, exc)
+            metrics.outbox("blocked")
             await self.db.run(self._record_blocked, row=row, error=str(exc), now=now)
             return None
         except BadRequest as exc:
             logger.error("outbox row %s to %s refused for good: %s", row.id, row.chat_id, exc)
+            metrics.outbox("failed")
             await self.db.run(mark_given_up, row_id=row.id, status="failed", error=str(exc))
             return None
         except (TelegramError, Postpone) as exc:  # 5xx, network, timeouts
@@ -156,15 +159,18 @@ class OutboxSender:
             await self._retry_or_give_up(row, f"{type(exc).__name__}: {exc}", at)
             return at
         await self.db.run(self._record_sent, row=row, message_id=message_id, now=self.clock.now())
+        metrics.outbox("sent")
         return None
 
     async def _retry_or_give_up(self, row: OutboxMessage, error: str, at: datetime) -> None:
         assert row.id is not None
         if row.attempts >= MAX_ATTEMPTS:
             logger.error("outbox row %s given up after %d tries: %s", row.id, row.attempts, error)
+            metrics.outbox("failed")
             await self.db.run(mark_given_up, row_id=row.id, status="failed", error=error)
         else:
             logger.warning("outbox row %s will be retried at %s: %s", row.id, at, error)
+            metrics.outbox("retry")
             await self.db.run(mark_retry, row_id=row.id, error=error, at=at)
 
     def _record_sent(

@@ -6,9 +6,13 @@ A missing or malformed setting stops start-up with one line naming the setting a
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
 from datetime import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -19,6 +23,8 @@ if TYPE_CHECKING:
     from reminders.stages import QuietHours
 
 BUNDLED_FAQ = Path(__file__).resolve().parent.parent / "faq" / "data" / "catalogue.csv"
+DEFAULT_WEBHOOK_PATH = "/telegram"
+WEBHOOK_SECRET_RE = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class SettingsError(Exception):
@@ -68,6 +74,13 @@ class Settings(BaseSettings):
     # Local times between which no reminder is sent, "HH:MM-HH:MM" (may span midnight); empty = off.
     quiet_hours: str = "21:00-08:30"
 
+    # Webhook mode (bot/web.py): with HELPDESK_WEBHOOK_URL set Telegram POSTs updates to the bot's
+    # HTTP server instead of the bot long-polling; unset = polling (the default). The secret is
+    # Telegram's X-Telegram-Bot-Api-Secret-Token (1-256 of A-Z a-z 0-9 _ -); unset, one is derived
+    # from the bot token (see webhook_secret_value), so every instance of one bot agrees on it.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
 
@@ -116,6 +129,30 @@ class Settings(BaseSettings):
             raise ValueError("must be at least 16 characters (use a long random string)")
         return value
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _https_url(cls, value: str | None, info) -> str | None:
+        if value is None or not value.strip():
+            return None  # an empty HELPDESK_WEBHOOK_URL= line means polling
+        value = value.strip()
+        parsed = urlsplit(value)
+        if parsed.scheme != "https" or not parsed.hostname:
+            raise ValueError("must be an https:// URL (Telegram calls only https webhooks)")
+        if parsed.query or parsed.fragment:
+            raise ValueError("must not have a query or fragment")
+        if info.data.get("http_port") == 0:
+            raise ValueError("needs the HTTP server: HELPDESK_HTTP_PORT must not be 0")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _secret_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not WEBHOOK_SECRET_RE.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)")
+        return value
+
     @field_validator("quiet_hours")
     @classmethod
     def _quiet_hours(cls, value: str) -> str:
@@ -148,6 +185,49 @@ class Settings(BaseSettings):
         from reminders.intake import DuePolicy
 
         return DuePolicy(days=self.review_days, kind=self.review_day_kind, tz=self.tz)
+
+    @property
+    def webhook_path(self) -> str:
+        """The path the webhook is served on: the URL's own path, or ``/telegram`` without one."""
+        if self.webhook_url is None:
+            return DEFAULT_WEBHOOK_PATH
+        return urlsplit(self.webhook_url).path.rstrip("/") or DEFAULT_WEBHOOK_PATH
+
+    @property
+    def webhook_public_url(self) -> str | None:
+        """The URL registered with setWebhook: HELPDESK_WEBHOOK_URL, plus ``/telegram`` when it
+        has no path (so the registered URL and the served path always agree)."""
+        if self.webhook_url is None:
+            return None
+        parts = urlsplit(self.webhook_url)
+        return urlunsplit(parts._replace(path=self.webhook_path))
+
+    def webhook_secret_value(self) -> tuple[str, bool]:
+        """The webhook secret and whether it was derived rather than configured.
+
+        Derived as an HMAC of the bot token: unguessable without the token, yet stable across
+        restarts and the same on every instance behind one webhook (a random one per process
+        would make the last instance to call setWebhook lock the others out with 403s).
+        """
+        if self.webhook_secret is not None:
+            return self.webhook_secret.get_secret_value(), False
+        if self.bot_token is None:
+            raise SettingsError("HELPDESK_BOT_TOKEN: required to run the bot")
+        key = self.bot_token.get_secret_value().encode()
+        return hmac.new(key, b"helpdesk-webhook-secret", hashlib.sha256).hexdigest(), True
+
+    @property
+    def http_server_wanted(self) -> bool:
+        """Whether the HTTP server (bot/web.py) listens: in webhook mode, with a review-events
+        token, or when HELPDESK_HTTP_PORT was given explicitly (for /healthz and /metrics in
+        polling mode). Port 0 turns it off. Without any of these no port is opened, as before."""
+        if not self.http_port:
+            return False
+        return (
+            self.webhook_url is not None
+            or self.api_token is not None
+            or "http_port" in self.model_fields_set
+        )
 
     @property
     def telegram_file_url(self) -> str:

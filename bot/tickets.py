@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, func, select
 
 from faq.models import utc_column
@@ -36,8 +36,8 @@ class Ticket(SQLModel, table=True):
     __tablename__ = "ticket"
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(index=True)
-    chat_id: int  # the user's private chat
+    user_id: int = Field(index=True, sa_type=BigInteger)
+    chat_id: int = Field(sa_type=BigInteger)  # the user's private chat
     lang: str = Field(max_length=8)
     status: str = Field(default="open", max_length=16, index=True)
     question: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
@@ -48,17 +48,17 @@ class Ticket(SQLModel, table=True):
     first_response_at: datetime | None = utc_column(nullable=True)
     answered_at: datetime | None = utc_column(nullable=True)
     closed_at: datetime | None = utc_column(nullable=True)
-    closed_by: int | None = None
+    closed_by: int | None = Field(default=None, sa_type=BigInteger)
     rating: int | None = None
     rated_at: datetime | None = utc_column(nullable=True)
     # Where the ticket lives in the staff group: its forum topic, or (without topics) the bot's
     # first post that staff reply to.
-    topic_id: int | None = Field(default=None, index=True)
-    staff_message_id: int | None = Field(default=None, index=True)
-    claimed_by: int | None = None
+    topic_id: int | None = Field(default=None, index=True, sa_type=BigInteger)
+    staff_message_id: int | None = Field(default=None, index=True, sa_type=BigInteger)
+    claimed_by: int | None = Field(default=None, sa_type=BigInteger)
     claimed_at: datetime | None = utc_column(nullable=True)
     reported_at: datetime | None = utc_column(nullable=True)
-    reported_by: int | None = None
+    reported_by: int | None = Field(default=None, sa_type=BigInteger)
     reminder_level: int = 0  # first-response reminders sent: 0, 1 (staff group), 2 (admins)
     user_blocked: bool = False  # a relay to the user met "bot was blocked by the user"
     # The user was told once that further messages are forwarded; reset by each staff reply.
@@ -74,20 +74,22 @@ class TicketMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     ticket_id: int = Field(foreign_key="ticket.id", index=True)
     direction: str = Field(max_length=8)
-    author_id: int
+    author_id: int = Field(sa_type=BigInteger)
     kind: str = Field(default="text", max_length=16)
     text: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     file_id: str | None = None
-    source_chat_id: int | None = None
-    source_message_id: int | None = None
+    source_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    source_message_id: int | None = Field(default=None, sa_type=BigInteger)
     created_at: datetime = utc_column()
 
 
 class BannedUser(SQLModel, table=True):
     __tablename__ = "banned_user"
 
-    user_id: int = Field(primary_key=True)
-    banned_by: int
+    user_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    banned_by: int = Field(sa_type=BigInteger)
     banned_at: datetime = utc_column()
 
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Column, Text
+from sqlalchemy import BigInteger, Column, Text
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from faq.io import FaqImportError, FaqRow, import_faq, validate
@@ -53,7 +53,7 @@ class FaqDraft(SQLModel, table=True):
     target_entry_id: str | None = Field(default=None, max_length=64)
     source: str = Field(max_length=16)  # ticket | common | manual
     source_ticket_id: int | None = Field(default=None, index=True)
-    staff_id: int = Field(index=True)  # who started it
+    staff_id: int = Field(index=True, sa_type=BigInteger)  # who started it
     status: str = Field(default="open", max_length=16, index=True)  # open | saved | discarded
     created_at: datetime = utc_column()
     updated_at: datetime = utc_column()

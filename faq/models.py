@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Text
+from sqlalchemy import BigInteger, Column, DateTime, Text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -66,8 +66,8 @@ class QuestionLog(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     asked_at: datetime = utc_column(index=True)
-    chat_id: int = Field(index=True)
-    user_id: int = Field(index=True)
+    chat_id: int = Field(index=True, sa_type=BigInteger)
+    user_id: int = Field(index=True, sa_type=BigInteger)
     lang: str = Field(max_length=8)
     text: str = Field(sa_column=Column(Text, nullable=False))
     decision: str = Field(max_length=16, index=True)

@@ -43,7 +43,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func
+from sqlalchemy import BigInteger, func
 from sqlalchemy.dialects import postgresql
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -102,9 +102,11 @@ class ReturnPrompt(SQLModel, table=True):
 
     __tablename__ = "return_prompt"
 
-    user_id: int = Field(primary_key=True)
+    user_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
     item_ref: str = Field(max_length=rm.REF_MAX_LENGTH)
-    prompt_message_id: int | None = None
+    prompt_message_id: int | None = Field(default=None, sa_type=BigInteger)
     asked_at: datetime = utc_column()
 
 

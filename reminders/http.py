@@ -47,7 +47,8 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 
 
 class ReviewEventsApi:
-    """The endpoint as an aiohttp application plus its own listener (start/stop)."""
+    """The endpoint as routes for an aiohttp application (:meth:`add_routes`), or as an
+    application with its own listener (:meth:`start`/:meth:`stop`, used standalone and in tests)."""
 
     def __init__(
         self,
@@ -74,8 +75,13 @@ class ReviewEventsApi:
         # client_max_size guards chunked bodies too; Content-Length is checked first for a
         # JSON answer without reading anything.
         app = web.Application(client_max_size=self.max_body_bytes)
-        app.router.add_post(PATH, self.handle)
+        self.add_routes(app)
         return app
+
+    def add_routes(self, app: web.Application) -> None:
+        """Serve the endpoint from another aiohttp application (the bot's one HTTP server, see
+        bot/web.py); that application's ``client_max_size`` should be ``max_body_bytes``."""
+        app.router.add_post(PATH, self.handle)
 
     async def start(self) -> None:
         self._runner = web.AppRunner(self.make_app(), access_log=None)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Final, Literal
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from faq.models import utc_column
@@ -58,11 +58,12 @@ class Invite(SQLModel, table=True):
     # secrets.token_urlsafe: only [A-Za-z0-9_-], as a /start payload requires (≤ 64 chars).
     code: str = Field(primary_key=True, max_length=64)
     bureau_code: str = Field(foreign_key="bureau.code", index=True, max_length=32)
-    created_by: int  # staff Telegram user id
+    created_by: int = Field(sa_type=BigInteger)  # staff Telegram user id
     created_at: datetime = utc_column()
     expires_at: datetime = utc_column()
     used_at: datetime | None = utc_column(nullable=True)
-    used_by: int | None = None  # Telegram user id of the reviewer it bound
+    # Telegram user id of the reviewer it bound
+    used_by: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class BureauReviewer(SQLModel, table=True):
@@ -73,13 +74,13 @@ class BureauReviewer(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("user_id", "bureau_code"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(index=True)  # Telegram user id == private chat id
+    user_id: int = Field(index=True, sa_type=BigInteger)  # Telegram user id == private chat id
     bureau_code: str = Field(foreign_key="bureau.code", index=True, max_length=32)
     bound_at: datetime = utc_column()
     bound_via: str | None = Field(default=None, max_length=64)  # the Invite.code used
     active: bool = Field(default=True, index=True)
     unbound_at: datetime | None = utc_column(nullable=True)
-    unbound_by: int | None = None
+    unbound_by: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class InstitutionBinding(SQLModel, table=True):
@@ -90,7 +91,7 @@ class InstitutionBinding(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("user_id", "credit_code"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    user_id: int = Field(index=True)
+    user_id: int = Field(index=True, sa_type=BigInteger)
     credit_code: str = Field(index=True, max_length=18)
     phone: str = Field(max_length=32)  # normalised (reminders.intake.normalize_phone)
     bound_at: datetime = utc_column()
@@ -114,7 +115,7 @@ class ReviewItem(SQLModel, table=True):
     # When the current status was decided (approved/returned/withdrawn); None while open.
     decided_at: datetime | None = utc_column(nullable=True)
     # Telegram user id of the reviewer who decided in the bot; None when the platform did.
-    decided_by: int | None = None
+    decided_by: int | None = Field(default=None, sa_type=BigInteger)
     # event_at of the newest event applied: an older event never overwrites a newer one.
     last_event_at: datetime = utc_column()
     created_at: datetime = utc_column()  # when the item first reached the helpdesk

@@ -1,14 +1,23 @@
-"""Shared fixtures: a throwaway SQLite database, a frozen clock, the fake Bot API server and the
-real application pointed at it."""
+"""Shared fixtures: a throwaway database, a frozen clock, the fake Bot API server and the real
+application pointed at it.
+
+The database is a fresh SQLite file by default. With ``HELPDESK_TEST_DATABASE_URL`` pointing at a
+PostgreSQL server (``postgresql+psycopg://postgres@127.0.0.1:54329/postgres``) every test gets a
+fresh empty database of its own on that server instead (``make test-postgres``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 from telegram.ext import Application
 
 from bot.app import build_application
@@ -26,15 +35,56 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 
 
+SERVER_URL_ENV = "HELPDESK_TEST_DATABASE_URL"
+
+
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock(NOW)
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
+def make_database_url(tmp_path: Path) -> Iterator[Callable[[str], str]]:
+    """A factory of URLs of fresh, empty databases: SQLite files under ``tmp_path``, or, with
+    ``HELPDESK_TEST_DATABASE_URL`` set to a PostgreSQL server, databases created on that server
+    for this test and dropped after it (dispose every engine on them before the test ends)."""
+    server = os.environ.get(SERVER_URL_ENV, "").strip()
+    if not server:
+        yield lambda name="helpdesk": f"sqlite:///{tmp_path / f'{name}.db'}"
+        return
+
+    server_url = make_url(server)
+    if server_url.get_backend_name() != "postgresql":
+        raise pytest.UsageError(f"{SERVER_URL_ENV} must be a postgresql URL, not {server!r}")
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    created: list[str] = []
+
+    def make(name: str = "helpdesk") -> str:
+        database = f"helpdesk_test_{uuid.uuid4().hex}"
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{database}"'))
+        created.append(database)
+        return server_url.set(database=database).render_as_string(hide_password=False)
+
+    try:
+        yield make
+    finally:
+        with admin.connect() as conn:
+            for database in created:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database_url(make_database_url: Callable[[str], str]) -> str:
+    """The URL of this test's database (SQLite file or PostgreSQL database, see above)."""
+    return make_database_url("helpdesk")
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
     """An empty database with every table."""
-    database = Database(f"sqlite:///{tmp_path / 'helpdesk.db'}")
+    database = Database(database_url)
     database.create_all()
     yield database
     database.dispose()
@@ -94,12 +144,12 @@ async def fake() -> AsyncIterator[FakeTelegram]:
 
 
 @pytest.fixture
-def settings(fake: FakeTelegram, tmp_path: Path) -> Settings:
+def settings(fake: FakeTelegram, database_url: str) -> Settings:
     return load_settings(
         _env_file=None,
         bot_token=TOKEN,
         telegram_api_url=fake.api_url,
-        database_url=f"sqlite:///{tmp_path / 'helpdesk.db'}",
+        database_url=database_url,
         max_message_chars=200,
     )
 

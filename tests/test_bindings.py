@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,7 +35,7 @@ JSON = dict[str, Any]
 
 
 @pytest.fixture
-def settings(fake: FakeTelegram, tmp_path: Path) -> Settings:
+def settings(fake: FakeTelegram, database_url: str) -> Settings:
     fake.add_user(STAFF_MEMBER, "王科员")
     fake.add_user(REVIEWER, "李审核")
     fake.add_user(SECOND, "赵审核")
@@ -47,7 +46,7 @@ def settings(fake: FakeTelegram, tmp_path: Path) -> Settings:
         _env_file=None,
         bot_token=TOKEN,
         telegram_api_url=fake.api_url,
-        database_url=f"sqlite:///{tmp_path / 'helpdesk.db'}",
+        database_url=database_url,
         staff_chat_id=STAFF,
     )
 

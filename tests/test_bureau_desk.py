@@ -40,7 +40,7 @@ JSON = dict[str, Any]
 
 
 @pytest.fixture
-def settings(fake: FakeTelegram, tmp_path: Path) -> Settings:
+def settings(fake: FakeTelegram, database_url: str) -> Settings:
     for user_id, name in (
         (REVIEWER_HZ, "杭州审核员"),
         (REVIEWER_NB, "宁波审核员"),
@@ -54,7 +54,7 @@ def settings(fake: FakeTelegram, tmp_path: Path) -> Settings:
         _env_file=None,
         bot_token=TOKEN,
         telegram_api_url=fake.api_url,
-        database_url=f"sqlite:///{tmp_path / 'helpdesk.db'}",
+        database_url=database_url,
         staff_chat_id=STAFF,
     )
 

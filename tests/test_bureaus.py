@@ -119,9 +119,9 @@ def test_wrong_header_is_reported_as_row_1(db: Database, clock: FrozenClock, tmp
     assert caught.value.problems == ["row 1: missing column(s): parent_code"]
 
 
-def test_cli_bureaus_import(monkeypatch, tmp_path: Path, capsys):
+def test_cli_bureaus_import(monkeypatch, tmp_path: Path, database_url: str, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HELPDESK_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("HELPDESK_DATABASE_URL", database_url)
     path = write(tmp_path, GOOD)
     assert main(["bureaus", "import", str(path)]) == 0
     assert "3 created, 0 updated, 0 unchanged" in capsys.readouterr().out

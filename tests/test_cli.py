@@ -14,9 +14,9 @@ DEV_QUERIES = ROOT / "tests" / "data" / "dev_queries.csv"
 
 
 @pytest.fixture(autouse=True)
-def isolated(monkeypatch, tmp_path):
+def isolated(monkeypatch, tmp_path, database_url):
     monkeypatch.chdir(tmp_path)  # no .env of the developer's
-    monkeypatch.setenv("HELPDESK_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("HELPDESK_DATABASE_URL", database_url)
     monkeypatch.delenv("HELPDESK_BOT_TOKEN", raising=False)
 
 

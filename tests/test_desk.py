@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,7 +44,7 @@ def forum() -> bool:
 
 
 @pytest.fixture
-def settings(fake: FakeTelegram, tmp_path: Path, forum: bool) -> Settings:
+def settings(fake: FakeTelegram, database_url: str, forum: bool) -> Settings:
     fake.add_user(ALICE, "Alice", language_code="zh-hans")
     fake.add_user(BOB, "Bob", language_code="en")
     fake.add_user(STAFF_MEMBER, "王科员")
@@ -61,7 +60,7 @@ def settings(fake: FakeTelegram, tmp_path: Path, forum: bool) -> Settings:
         _env_file=None,
         bot_token=TOKEN,
         telegram_api_url=fake.api_url,
-        database_url=f"sqlite:///{tmp_path / 'helpdesk.db'}",
+        database_url=database_url,
         staff_chat_id=STAFF,
         admin_ids=[ADMIN],
     )

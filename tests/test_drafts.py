@@ -1,4 +1,5 @@
-"""FAQ drafts and candidate phrasings (faq/drafts.py), against a real SQLite database."""
+"""FAQ drafts and candidate phrasings (faq/drafts.py), against a real database (SQLite, or
+PostgreSQL with HELPDESK_TEST_DATABASE_URL)."""
 
 from __future__ import annotations
 

@@ -47,8 +47,8 @@ OTHER = ["acc-2", "account", "en", "Account locked?", "", "Wait 30 minutes."]
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 't.db'}")
+def db(database_url: str) -> Iterator[Database]:
+    database = Database(database_url)
     database.create_all()
     yield database
     database.dispose()
@@ -457,7 +457,7 @@ TRICKY = [
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
-def test_export_then_import_gives_identical_entries(db, tmp_path, suffix):
+def test_export_then_import_gives_identical_entries(db, tmp_path, make_database_url, suffix):
     with db.session() as session:
         import_faq(session, [faq_row(row) for row in TRICKY], replace=False, now=NOW)
     path = tmp_path / f"export{suffix}"
@@ -466,7 +466,7 @@ def test_export_then_import_gives_identical_entries(db, tmp_path, suffix):
 
     assert import_path(db, path, now=LATER) == ImportReport(unchanged=len(TRICKY))
 
-    fresh = Database(f"sqlite:///{tmp_path / 'fresh.db'}")
+    fresh = Database(make_database_url("fresh"))
     fresh.create_all()
     import_path(fresh, path)
     assert contents(fresh) == contents(db) == [tuple(row) for row in TRICKY]

@@ -268,9 +268,9 @@ def test_json_events_are_rejected_per_index_and_nothing_applied(
 # --- the command line ---------------------------------------------------------------------------
 
 
-def test_cli_reviews_import(monkeypatch, tmp_path: Path, capsys):
+def test_cli_reviews_import(monkeypatch, tmp_path: Path, database_url: str, capsys):
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HELPDESK_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("HELPDESK_DATABASE_URL", database_url)
     bureaus = tmp_path / "bureaus.csv"
     bureaus.write_text("code,name,level,parent_code\n330100,杭州市财政局,city,\n", "utf-8")
     assert main(["bureaus", "import", str(bureaus)]) == 0

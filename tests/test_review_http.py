@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -180,14 +179,14 @@ def free_port() -> int:
 
 
 async def test_the_bot_serves_the_endpoint_when_a_token_is_set(
-    fake: FakeTelegram, seeded: Database, clock: FrozenClock, tmp_path: Path
+    fake: FakeTelegram, seeded: Database, clock: FrozenClock, database_url: str
 ):
     port = free_port()
     settings = load_settings(
         _env_file=None,
         bot_token=TOKEN,
         telegram_api_url=fake.api_url,
-        database_url=f"sqlite:///{tmp_path / 'helpdesk.db'}",
+        database_url=database_url,
         api_token=API_TOKEN,
         http_port=port,
     )

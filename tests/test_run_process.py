@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 async def test_helpdesk_run_works_against_any_bot_api_server_and_keeps_the_token_out_of_logs(
-    tmp_path,
+    tmp_path, database_url
 ):
     async with FakeTelegram(token="987654:RUN-PROCESS-TOKEN") as fake:
         fake.add_user(3001, "Carol", language_code="zh-hans")
@@ -20,7 +20,7 @@ async def test_helpdesk_run_works_against_any_bot_api_server_and_keeps_the_token
             **os.environ,
             "HELPDESK_BOT_TOKEN": fake.token,
             "HELPDESK_TELEGRAM_API_URL": fake.api_url,
-            "HELPDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'run.db'}",
+            "HELPDESK_DATABASE_URL": database_url,
             "HELPDESK_LOG_LEVEL": "DEBUG",
         }
         proc = await asyncio.create_subprocess_exec(

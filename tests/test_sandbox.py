@@ -6,8 +6,8 @@ from bot.sandbox import chat
 from bot.settings import load_settings
 
 
-async def test_a_scripted_sandbox_chat_answers_and_presses_buttons(tmp_path):
-    settings = load_settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'sandbox.db'}")
+async def test_a_scripted_sandbox_chat_answers_and_presses_buttons(database_url):
+    settings = load_settings(_env_file=None, database_url=database_url)
     script = io.StringIO("忘记登录密码了怎么办？\n1\n/sticker\n9\n谢谢\n")
     out = io.StringIO()
 
@@ -23,8 +23,8 @@ async def test_a_scripted_sandbox_chat_answers_and_presses_buttons(tmp_path):
     assert "不客气" in transcript
 
 
-async def test_the_sandbox_has_a_staff_group_to_answer_tickets_in(tmp_path):
-    settings = load_settings(_env_file=None, database_url=f"sqlite:///{tmp_path / 'sandbox.db'}")
+async def test_the_sandbox_has_a_staff_group_to_answer_tickets_in(database_url):
+    settings = load_settings(_env_file=None, database_url=database_url)
     script = io.StringIO(
         "/human 附件上传一直失败怎么办\n/as staff\n请换成Chrome再试\n#note 内部备注\n"
         "/close\n/as user\n5\n"

@@ -37,12 +37,12 @@ JSON = dict[str, Any]
 
 
 @pytest.fixture
-def settings(fake: FakeTelegram, tmp_path) -> Settings:
+def settings(fake: FakeTelegram, database_url: str) -> Settings:
     return load_settings(
         _env_file=None,
         bot_token=TOKEN,
         telegram_api_url=fake.api_url,
-        database_url=f"sqlite:///{tmp_path / 'helpdesk.db'}",
+        database_url=database_url,
         staff_chat_id=STAFF_CHAT,
         admin_ids=str(ADMIN),
     )
