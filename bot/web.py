@@ -28,7 +28,7 @@ from telegram.ext import Application
 from bot import metrics
 from bot.db import Database
 from faq.service import FaqIndex
-from reminders.http import MAX_BODY_BYTES, ReviewEventsApi
+from reminders.http import MAX_BODY_BYTES, Listener, ReviewEventsApi
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Webhook:
     secret: str
 
 
-class WebServer:
+class WebServer(Listener):
     """One aiohttp application and its listener, started in post_init and stopped in
     post_shutdown."""
 
@@ -64,10 +64,9 @@ class WebServer:
         self.db = db
         self.faq = faq
         self.review_api = review_api
-        self.host, self._port = host, port
+        super().__init__(host=host, port=port)
         self.webhook = webhook
         self._secret = webhook.secret.encode() if webhook else b""
-        self._runner: web.AppRunner | None = None
 
     def make_app(self) -> web.Application:
         # The review-events limit bounds every body; a Telegram update is far smaller.
@@ -78,30 +77,6 @@ class WebServer:
         app.router.add_get(HEALTH_PATH, self.serve_health)
         app.router.add_get(METRICS_PATH, self.serve_metrics)
         return app
-
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.make_app(), access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self._port).start()
-        paths = ", ".join(dict.fromkeys(r.canonical for r in self._runner.app.router.resources()))
-        logger.info("HTTP server listening on http://%s:%d (%s)", self.host, self.port, paths)
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def port(self) -> int:
-        """The bound port (the real one when started with port 0)."""
-        if self._runner is not None:
-            for address in self._runner.addresses:
-                return int(address[1])
-        return self._port
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     # --- handlers ---------------------------------------------------------------------------
 

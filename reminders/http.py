@@ -22,6 +22,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -46,7 +47,44 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
     )
 
 
-class ReviewEventsApi:
+class Listener(ABC):
+    """An aiohttp application on its own TCP listener: subclasses provide :meth:`make_app`.
+    Port 0 binds a free port; :attr:`port` then tells which."""
+
+    def __init__(self, *, host: str, port: int) -> None:
+        self.host, self._port = host, port
+        self._runner: web.AppRunner | None = None
+
+    @abstractmethod
+    def make_app(self) -> web.Application:
+        """The application with this listener's routes."""
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.make_app(), access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, self._port).start()
+        paths = ", ".join(dict.fromkeys(r.canonical for r in self._runner.app.router.resources()))
+        logger.info("HTTP server listening on %s (%s)", self.base_url, paths)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when started with port 0)."""
+        if self._runner is not None:
+            for address in self._runner.addresses:
+                return int(address[1])
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class ReviewEventsApi(Listener):
     """The endpoint as routes for an aiohttp application (:meth:`add_routes`), or as an
     application with its own listener (:meth:`start`/:meth:`stop`, used standalone and in tests)."""
 
@@ -66,10 +104,9 @@ class ReviewEventsApi:
         self.engine_config = engine_config  # reminders.engine's config, passed to on_intake
         self.db, self.clock, self.policy = db, clock, policy
         self._token = token.encode() if token else None
-        self.host, self._port = host, port
+        super().__init__(host=host, port=port)
         self.max_body_bytes = max_body_bytes
         self.after_intake = after_intake  # e.g. kick the outbox sender
-        self._runner: web.AppRunner | None = None
 
     def make_app(self) -> web.Application:
         # client_max_size guards chunked bodies too; Content-Length is checked first for a
@@ -83,31 +120,9 @@ class ReviewEventsApi:
         bot/web.py); that application's ``client_max_size`` should be ``max_body_bytes``."""
         app.router.add_post(PATH, self.handle)
 
-    async def start(self) -> None:
-        self._runner = web.AppRunner(self.make_app(), access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._port)
-        await site.start()
-        logger.info(
-            "review events endpoint listening on http://%s:%d%s", self.host, self.port, PATH
-        )
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def port(self) -> int:
-        """The bound port (the real one when started with port 0)."""
-        if self._runner is not None:
-            for address in self._runner.addresses:
-                return int(address[1])
-        return self._port
-
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}{PATH}"
+        return f"{self.base_url}{PATH}"
 
     def _authorised(self, request: web.Request) -> bool:
         assert self._token is not None
