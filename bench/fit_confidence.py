@@ -9,13 +9,19 @@ them is the expected entry (none, for an out-of-scope query or when the ranker m
 The model is a conditional logit with a "none of them" option (see ``faq.matcher.confidences``),
 L2-regularised, fitted by damped Newton steps (no extra dependencies: a handful of weights). It is
 cross-validated, 5 folds by query, and the cross-validated figures are printed for a grid of
-thresholds, then the thresholds that answer the most while the cross-validated errors stay <= 1 %.
+thresholds, then the thresholds that answer the most while the cross-validated errors stay
+<= 2.5 % (half the targets).
 ``--check`` scores another query file with the weights fitted on all the given ones: a held-out
 check, since that file took no part in fitting.
 
 The shipped weights are fitted on both query files (dev and bench/own_queries.csv, 271 queries);
-fitted on the dev set alone they score the own set about the same (top-1 92 %), and fitted on the
-own set alone they score the dev set at 80 %, so the model is not tied to one set's voices.
+at the shipped thresholds (answer 70, margin 10), fitted on the dev set alone they score the own
+set at top-1 94.6 %, and fitted on the own set alone they score the dev set at 81.8 %, so the
+model is not tied to one set's voices. bench/own_queries_2.csv and bench/own_queries_3.csv are
+never fitted on: check with them. The contrast vetoes (``Evidence.vetoed``) are applied when
+scoring; ``--signals-as-features`` fits them as two more weights instead, for comparison (at answer
+70, margin 10 that answers 27.8 % and 23.3 % of the out-of-scope questions of the never-fitted sets
+against 16.7 % and 13.3 % with the veto; top-1 within one query of each other).
 Paste the weights into faq/matcher.py and the chosen thresholds into faq/matcher.py Thresholds and
 bot/settings.py.
 """
@@ -32,10 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from faq.evaluate import SMALLTALK_ID, read_cases
 from faq.io import read_rows, validate
-from faq.matcher import FaqDoc, Matcher
+from faq.matcher import FaqDoc, Matcher, logit_share
 from faq.models import split_alternatives
 
-Sample = tuple[str, list[tuple[str, tuple[float, ...]]]]  # expected id, [(candidate id, vector)]
+# expected id, [(candidate id, vector, vetoed)]
+Sample = tuple[str, list[tuple[str, tuple[float, ...], bool]]]
 Metrics = tuple[float, float, float, float]  # top1, answered-or-suggested, wrong, oos answered
 
 ANSWERS = tuple(a / 100 for a in range(50, 92, 2))
@@ -43,14 +50,22 @@ MARGINS = (0.0, 0.1, 0.2)
 SUGGEST = 0.05
 
 
-def collect(matcher: Matcher, cases) -> list[Sample]:
+def collect(matcher: Matcher, cases, *, signals_as_features: bool = False) -> list[Sample]:
+    """The samples of a query file. ``signals_as_features``: the contrast signals (Evidence
+    .contrast, .foreign) as two more features for the fit instead of a veto."""
     out: list[Sample] = []
     for case in cases:
         if case.expected == SMALLTALK_ID:
             continue
         lang, evidence = matcher.evidence(case.query)
         index = matcher._index(lang)
-        cands = [(index.docs[ev.doc].id, ev.vector()) for ev in evidence] if index else []
+        cands = []
+        for ev in evidence if index else []:
+            cid = index.docs[ev.doc].id
+            if signals_as_features:
+                cands.append((cid, (*ev.vector(), ev.contrast, ev.foreign), False))
+            else:
+                cands.append((cid, ev.vector(), ev.vetoed))
         out.append((case.expected, cands))
     return out
 
@@ -78,11 +93,13 @@ def fit(samples: list[Sample], *, l2: float = 0.001, steps: int = 30):
     Candidate i of a query scores s_i = w . x_i + b and "none" scores 0; the probability of each is
     its softmax share. The likelihood is that of the expected entry (or of "none" for out-of-scope
     queries and for queries whose entry the ranker missed). The bias is not regularised.
+    Vetoed candidates are fitted like the others, their cap left out (fitting without them made
+    the model answer more out-of-scope questions on the never-fitted sets).
     """
     data = []
     for exp, cands in samples:
-        xs = [(*v, 1.0) for _, v in cands]
-        label = next((i for i, (cid, _) in enumerate(cands) if exp and cid == exp), -1)
+        xs = [(*v, 1.0) for _, v, _ in cands]
+        label = next((i for i, (cid, _, _) in enumerate(cands) if exp and cid == exp), -1)
         data.append((xs, label))
     k = len(next(xs for xs, _ in data if xs)[0])
     n = len(data)
@@ -143,12 +160,10 @@ def fit(samples: list[Sample], *, l2: float = 0.001, steps: int = 30):
 def scored(samples: list[Sample], w, b) -> list[tuple[str, list[tuple[float, str]]]]:
     out = []
     for exp, cands in samples:
-        es = [
-            math.exp(min(30.0, b + sum(a * c for a, c in zip(w, v, strict=True)))) for _, v in cands
-        ]
+        es = [logit_share(v, vetoed, tuple(w), b) for _, v, vetoed in cands]
         total = 1.0 + sum(es)
         pairs = zip(es, cands, strict=True)
-        ranked = sorted(((e / total, cid) for e, (cid, _) in pairs), reverse=True)
+        ranked = sorted(((e / total, cid) for e, (cid, _, _) in pairs), reverse=True)
         out.append((exp, ranked + [(0.0, "")] * 2))
     return out
 
@@ -192,6 +207,11 @@ def main() -> None:
     parser.add_argument("--catalogue", type=Path, default=Path("faq/data/catalogue.csv"))
     parser.add_argument("--check", type=Path, help="a second query file, held out from fitting")
     parser.add_argument("--l2", type=float, default=0.001)
+    parser.add_argument(
+        "--signals-as-features",
+        action="store_true",
+        help="fit the contrast signals as two more weights instead of vetoing (for comparison)",
+    )
     args = parser.parse_args()
     rows = validate(read_rows(args.catalogue))
     docs = [
@@ -199,24 +219,35 @@ def main() -> None:
         for r in rows
     ]
     matcher = Matcher(docs)
-    samples = [s for path in args.queries for s in collect(matcher, read_cases(path))]
+    as_features = args.signals_as_features
+    samples = [
+        s
+        for path in args.queries
+        for s in collect(matcher, read_cases(path), signals_as_features=as_features)
+    ]
     w, b = fit(samples, l2=args.l2)
     print("WEIGHTS = (" + ", ".join(f"{x:.3f}" for x in w) + ")")
     print("BIAS =", round(b, 3))
     cv = cross_validated(samples, l2=args.l2)
-    check = scored(collect(matcher, read_cases(args.check)), w, b) if args.check else None
+    check = (
+        scored(collect(matcher, read_cases(args.check), signals_as_features=as_features), w, b)
+        if args.check
+        else None
+    )
     grid = [(a, m, metrics(cv, a, m)) for a in ANSWERS for m in MARGINS]
     print("answer margin suggest | cross-validated: top1 answered-or-suggested wrong oos-answered")
     for a, m, got in grid:
         extra = "   check: " + _row(a, m, metrics(check, a, m))[18:] if check else ""
         print(_row(a, m, got) + extra)
-    # The most answered correctly while the cross-validated errors stay near zero (wrong answers
-    # and out-of-scope answers <= 1 %, answered-or-suggested >= 97 %): a held-out set written in
-    # other voices makes more mistakes than cross-validation shows, so keep headroom under the
-    # targets (5 %) rather than spend it here.
-    ok = [g for g in grid if g[2][2] <= 0.01 and g[2][3] <= 0.01 and g[2][1] >= 0.97]
+    # The most answered correctly while the cross-validated errors stay at half the targets or
+    # less (wrong answers and out-of-scope answers <= 2.5 %, answered-or-suggested >= 97 %): a
+    # held-out set written in other voices makes more mistakes than cross-validation shows, so
+    # keep headroom under the targets (5 %) rather than spend it here.
+    ok = [g for g in grid if g[2][2] <= 0.025 and g[2][3] <= 0.025 and g[2][1] >= 0.97]
     if ok:
-        a, m, got = max(ok, key=lambda g: (g[2][0], g[2][1], -abs(g[1] - 0.1)))
+        a, m, got = max(
+            ok, key=lambda g: (g[2][0], g[2][1], -g[2][2] - g[2][3], -abs(g[1] - 0.1))
+        )
         print(f"chosen: answer {100 * a:.0f}, margin {100 * m:.0f}, suggest {100 * SUGGEST:.0f}")
 
 

@@ -1,9 +1,9 @@
 """The composition root: the one place that builds the Telegram application and wires the services.
 
-``post_init`` prepares what the bot needs before its first update (tables, the bundled FAQ on first
-start, the FAQ index, the command menu, the HTTP server of bot/web.py and, in webhook mode, the
-webhook); ``post_shutdown`` stops the server and releases the database. PTB calls both from
-``run_polling`` (polling mode); :func:`serve_webhook` (webhook mode), the tests and the sandbox
+``post_init`` prepares what the bot needs before its first update (schema migrations, the bundled
+FAQ on first start, the FAQ index, the command menu, the HTTP server of bot/web.py and, in webhook
+mode, the webhook); ``post_shutdown`` stops the server and releases the database. PTB calls both
+from ``run_polling`` (polling mode); :func:`serve_webhook` (webhook mode), the tests and the sandbox
 drive ``initialize``/``start`` themselves and call ``application.post_init(application)`` after
 ``initialize``.
 """
@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import datetime, timedelta
+from pathlib import Path
 
+from sqlmodel import Session
 from telegram import BotCommand, BotCommandScope, BotCommandScopeChat, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
-from bot import bureau_bind, handlers, reports, staff_faq
+from bot import bureau_bind, handlers, inbox_queue, reports, staff_faq
 from bot.bureau_desk import ReminderDesk
 from bot.bureau_desk import register as register_reminders
 from bot.clock import Clock
@@ -27,10 +30,12 @@ from bot.context import CONTEXT_TYPES, HelpdeskContext, Services
 from bot.db import Database
 from bot.desk import Desk
 from bot.desk import register as register_desk
+from bot.migrations import lock_for_migrations
 from bot.outbox_sender import smooth_rate_limiter
 from bot.roles import Roles
 from bot.settings import Settings, SettingsError
 from bot.texts import t
+from bot.update_processor import ChatOrderedProcessor
 from bot.web import Webhook, WebServer
 from faq.io import load_bundled_if_empty
 from faq.service import FaqIndex
@@ -105,8 +110,9 @@ def build_application(
         webhook = Webhook(path=settings.webhook_path, secret=secret)
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
-        await asyncio.to_thread(db.create_all)
-        created = await db.run(load_bundled_if_empty, settings.faq_file, now=clock.now())
+        # Migrations to the newest schema (bot/migrations); instances starting together take turns.
+        await asyncio.to_thread(db.upgrade)
+        created = await db.run(load_bundled_faq, settings.faq_file, now=clock.now())
         if created:
             logger.info("loaded %d FAQ entries from %s", created, settings.faq_file)
         entries = await db.run(faq_index.rebuild)
@@ -117,6 +123,8 @@ def build_application(
         # Reminders that fell due while the bot was down go out now (most urgent stage only),
         # then the reminder tick and the 09:00 job (bot/bureau_desk.py).
         await reminder_desk.start(application)
+        # Updates a crashed run received but did not finish are handled now, then every lease/3.
+        inbox_queue.schedule(application)
         if web_server is not None:
             await web_server.start()  # a taken port stops start-up: better than a silent gap
         else:
@@ -140,12 +148,20 @@ def build_application(
             await web_server.stop()
         await asyncio.to_thread(db.dispose)
 
+    # Every update is stored before Telegram is told we have it (bot/inbox_queue.py).
+    updates = inbox_queue.InboxQueue(
+        db=db, clock=clock, lease=timedelta(seconds=settings.inbox_lease_seconds)
+    )
     application = (
         ApplicationBuilder()
+        .application_class(inbox_queue.InboxApplication)
+        .update_queue(updates)
         .token(settings.bot_token.get_secret_value())
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)
         .context_types(CONTEXT_TYPES)
+        # Different chats' updates side by side, each chat's in order (bot/update_processor.py).
+        .concurrent_updates(ChatOrderedProcessor())
         # Handler replies retry a 429 after Telegram's retry_after instead of losing the message;
         # outbox sends are not retried here (the outbox reschedules them, see bot/outbox.py).
         # A steady 29 messages/s overall (bot/outbox.py: PTB's default bucket bursts past 30/s).
@@ -191,6 +207,14 @@ def build_application(
     handlers.register(application)
     application.add_error_handler(report_error)
     return application
+
+
+def load_bundled_faq(session: Session, path: Path, *, now: datetime) -> int:
+    """The bundled catalogue on first start. Several instances starting together on an empty
+    database take turns (the migrations' lock, held until this transaction ends): only the first
+    finds the table empty."""
+    lock_for_migrations(session.connection())
+    return load_bundled_if_empty(session, path, now=now)
 
 
 async def register_commands(application: Application) -> None:  # type: ignore[type-arg]

@@ -35,6 +35,7 @@ from telegram.ext import (
 
 from bot.context import HelpdeskContext
 from bot.desk import relay_from_user
+from bot.roles import parse_user_id
 from bot.texts import t
 from reminders import bindings
 from reminders.bureaus import ImportRejected
@@ -153,11 +154,11 @@ async def whoami(update: Update, context: HelpdeskContext) -> None:
         if not await _is_staff(context, user.id):
             await message.reply_html(context.text("staff_only"))
             return
-        try:
-            target = int(context.args[0])
-        except ValueError:
+        found_id = parse_user_id(context.args[0])
+        if found_id is None:
             await message.reply_html(t(lang, "bind_whoami_usage"))
             return
+        target = found_id
     found = await context.services.db.run(bindings.bindings_of, user_id=target)
     lines = [t(lang, "bind_whoami_header", user_id=target)]
     lines += [t(lang, "bind_whoami_bureau", name=name, code=code) for code, name in found.bureaus]
@@ -179,9 +180,8 @@ async def unbind(update: Update, context: HelpdeskContext) -> None:
         await message.reply_html(t(lang, "staff_only"))
         return
     args = context.args or []
-    try:
-        target_user = int(args[0])
-    except (IndexError, ValueError):
+    target_user = parse_user_id(args[0]) if args else None
+    if target_user is None:
         await message.reply_html(t(lang, "bind_unbind_usage"))
         return
     if len(args) > 2:

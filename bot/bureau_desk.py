@@ -58,7 +58,7 @@ from bot.desk import Desk
 from bot.roles import Roles
 from bot.settings import Settings
 from bot.texts import t
-from faq.io import neutralise_cell
+from faq.io import neutralise_cell, worksheet_text
 from reminders import engine
 from reminders.engine import BureauStats, ReminderConfig, ReviewRefused
 from reminders.stages import MORNING
@@ -324,7 +324,7 @@ def bureaus_workbook(stats: Sequence[BureauStats], lang: str) -> bytes:
         for column, value in enumerate(values, start=1):
             cell = sheet.cell(row=number, column=column)
             if isinstance(value, str):
-                cell.value = neutralise_cell(value)
+                cell.value = worksheet_text(value)  # a bureau name may hold any character
                 cell.data_type = "s"  # never a formula, whatever openpyxl guesses
             else:
                 cell.value = value

@@ -1,5 +1,5 @@
 """The ``helpdesk`` command line: ``run``, ``sandbox``, ``faq import|export|ask|eval``,
-``bureaus import`` and ``reviews import``."""
+``bureaus import``, ``reviews import`` and ``db upgrade|current``."""
 
 from __future__ import annotations
 
@@ -26,11 +26,12 @@ def thresholds(settings: Settings) -> Thresholds:
 
 
 def open_database(settings: Settings) -> Database:
-    """The database with its tables, and the bundled FAQ loaded if the FAQ is empty."""
+    """The database migrated to the newest schema, and the bundled FAQ loaded if the FAQ is
+    empty."""
     from faq.io import load_bundled_if_empty
 
     db = Database(settings.database_url)
-    db.create_all()
+    db.upgrade()
     with db.session() as session:
         load_bundled_if_empty(session, settings.faq_file, now=SystemClock().now())
     return db
@@ -109,7 +110,7 @@ def cmd_faq_import(settings: Settings, args: argparse.Namespace) -> int:
     from faq.io import FaqImportError, import_file
 
     db = Database(settings.database_url)
-    db.create_all()
+    db.upgrade()
     try:
         with db.session() as session:
             report = import_file(session, args.file, replace=args.replace, now=SystemClock().now())
@@ -178,7 +179,7 @@ def cmd_bureaus_import(settings: Settings, args: argparse.Namespace) -> int:
     from reminders.bureaus import ImportRejected, import_bureau_file
 
     db = Database(settings.database_url)
-    db.create_all()
+    db.upgrade()
     try:
         with db.session() as session:
             report = import_bureau_file(session, args.file, now=SystemClock().now())
@@ -196,7 +197,7 @@ def cmd_reviews_import(settings: Settings, args: argparse.Namespace) -> int:
     from reminders.intake import engine_config_for, import_review_file
 
     db = Database(settings.database_url)
-    db.create_all()
+    db.upgrade()
     try:
         with db.session() as session:
             changes = import_review_file(
@@ -217,6 +218,40 @@ def cmd_reviews_import(settings: Settings, args: argparse.Namespace) -> int:
     for ref in changes.stale:
         print(f"stale: {ref}", file=sys.stderr)
     return 0
+
+
+def _describe_revision(revision: str | None) -> str:
+    from bot.migrations import head_revision
+
+    head = head_revision()
+    if revision is None:
+        return f"database has no schema revision (newest is {head}): run `helpdesk db upgrade`"
+    if revision == head:
+        return f"database at revision {revision} (head)"
+    return f"database at revision {revision}, newest is {head}: run `helpdesk db upgrade`"
+
+
+def cmd_db_upgrade(settings: Settings, args: argparse.Namespace) -> int:
+    db = Database(settings.database_url)
+    try:
+        revision = db.upgrade()
+    finally:
+        db.dispose()
+    print(_describe_revision(revision))
+    return 0
+
+
+def cmd_db_current(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.migrations import head_revision
+
+    db = Database(settings.database_url)
+    try:
+        revision = db.current_revision()
+    finally:
+        db.dispose()
+    print(_describe_revision(revision))
+    # Non-zero when behind, so a deployment script can check before it starts the bot.
+    return 0 if revision == head_revision() else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -268,6 +303,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rimp.add_argument("file", type=Path)
     rimp.set_defaults(func=cmd_reviews_import)
+
+    dbc = sub.add_parser("db", help="the database schema (migrations)").add_subparsers(
+        dest="db_command", required=True
+    )
+    dbc.add_parser(
+        "upgrade", help="migrate HELPDESK_DATABASE_URL to the newest schema (the bot does at start)"
+    ).set_defaults(func=cmd_db_upgrade)
+    dbc.add_parser(
+        "current", help="the schema revision of the database; exit 1 if it is not the newest"
+    ).set_defaults(func=cmd_db_current)
     return parser
 
 

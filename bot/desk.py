@@ -47,7 +47,7 @@ from bot.keyboards import DESK_PATTERN, RatingPress, TicketPress, parse_desk_pre
 from bot.outbox import OutboxMessage
 from bot.outbox_sender import OutboxSender, Postpone
 from bot.relay import DeskConfig, UserRef
-from bot.roles import Roles
+from bot.roles import Roles, parse_user_id
 from bot.settings import Settings
 from bot.texts import t
 from bot.tickets import Ticket, TicketError, TicketSource
@@ -348,7 +348,9 @@ async def contact_pressed(
     reply = await escalate(
         context,
         user_id=user.id,
-        chat_id=query.message.chat.id,
+        # The private chat even when the button was pressed in a group: staff answers must not
+        # be relayed into a group (the user's id is their private chat's id).
+        chat_id=user.id,
         name=user.full_name,
         lang=lang,
         question=question,
@@ -514,8 +516,8 @@ async def ban_command(update: Update, context: HelpdeskContext) -> None:
         await message.reply_html(t(lang, "admin_only"))
         return
     target: int | None = None
-    if context.args and context.args[0].isdigit():
-        target = int(context.args[0])
+    if context.args and (typed := parse_user_id(context.args[0])) is not None:
+        target = typed
     elif message.chat_id == desk.config.staff_chat_id:
         ticket = await ticket_of_staff_message(context, message)
         target = ticket.user_id if ticket is not None else None

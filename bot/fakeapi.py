@@ -948,6 +948,7 @@ def _member_json(status: str, user: JSON) -> JSON:
                 "can_send_video_notes",
                 "can_send_voice_notes",
                 "can_edit_tag",
+                "can_react_to_messages",  # required by PTB 22.8's ChatMemberRestricted
             ),
             False,
         )
@@ -1484,6 +1485,12 @@ class FakeTelegram:
             "user_id": user_id,
         }
         return self._user_message(user_id, {"contact": contact}, chat_id=chat_id)
+
+    def user_sends_location(
+        self, user_id: int, latitude: float, longitude: float, *, chat_id: int | None = None
+    ) -> JSON:
+        location = {"latitude": latitude, "longitude": longitude}
+        return self._user_message(user_id, {"location": location}, chat_id=chat_id)
 
     def user_presses(self, user_id: int, message: Mapping[str, Any], callback_data: str) -> JSON:
         """The user presses an inline button on `message`; callback_data is not checked against

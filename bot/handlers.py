@@ -60,6 +60,7 @@ from faq.service import (
     choose_suggestion,
     log_example_question,
     log_question,
+    mark_replied,
     own_question,
     record_feedback,
 )
@@ -283,6 +284,7 @@ async def ask(update: Update, context: HelpdeskContext) -> None:
     log = await services.db.run(
         log_question,
         chat_id=message.chat_id,
+        message_id=message.message_id,
         user_id=user.id,
         lang=lang,
         text=question,
@@ -290,8 +292,11 @@ async def ask(update: Update, context: HelpdeskContext) -> None:
         now=services.now(),
     )
     assert log.id is not None
+    if log.replied_at is not None:
+        return  # this update is handled a second time (after a crash): answered already
     text, keyboard = render_match(lang, log.id, match, services.faq)
     await message.reply_html(text, reply_markup=keyboard)
+    await services.db.run(mark_replied, question_id=log.id, now=services.now())
 
 
 async def not_text(update: Update, context: HelpdeskContext) -> None:

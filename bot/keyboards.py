@@ -85,7 +85,7 @@ class RatingPress:
 DeskPress = TicketPress | RatingPress
 DESK_PATTERN = r"^(tk|rt):"  # the desk's buttons, routed to bot/desk.py
 
-_QID = r"([1-9][0-9]{0,18})"
+_QID = r"([1-9][0-9]{0,17})"  # ids fit the 64-bit integer columns
 _ENTRY = r"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})"  # the ids faq/io.py accepts
 _FEEDBACK = re.compile(rf"fb:{_QID}:([ud])")
 _SUGGESTION = re.compile(rf"sg:{_QID}:{_ENTRY}")

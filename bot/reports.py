@@ -2,9 +2,9 @@
 
 Sheets: tickets still unresolved, tickets reported upward, this period's common problems, and the
 figures of this period against the one before. Every text cell goes through
-:func:`faq.io.neutralise_cell` and is stored as a string, because users' words end up in it and a
-cell starting with ``=`` must never run as a formula. Times are shown in the configured zone
-(Asia/Shanghai), which staff read them in.
+:func:`faq.io.worksheet_text` and is stored as a string, because users' words end up in it: a cell
+starting with ``=`` must never run as a formula, and control characters cannot be stored. Times are
+shown in the configured zone (Asia/Shanghai), which staff read them in.
 
 ``/report`` sends this week so far; the Monday 09:00 job sends the week that just ended.
 :func:`build_report` is plain (no Telegram), run in a worker thread; :func:`send_report` and the
@@ -33,7 +33,7 @@ from bot.context import HelpdeskContext, Services
 from bot.texts import t
 from bot.tickets import TicketRow, TicketStats, reported_tickets, ticket_stats, unresolved_tickets
 from faq.common import common_problems, week_start
-from faq.io import neutralise_cell
+from faq.io import worksheet_text
 from faq.stats import FaqFigures, faq_figures
 
 logger = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ def _put(cell: Any, value: object, tz: Any) -> Any:
     elif isinstance(value, int | float) and not isinstance(value, bool):
         cell.value = value
     else:
-        cell.value = neutralise_cell(str(value))
+        cell.value = worksheet_text(str(value))
         # openpyxl would guess a formula from a leading "="; a report cell is always text.
         cell.data_type = "s"
     return cell

@@ -10,6 +10,7 @@ real user id from the update.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -18,6 +19,16 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import TelegramError
 
 logger = logging.getLogger(__name__)
+
+# A Telegram user id typed as a command argument: ASCII digits ("²".isdigit() is true but int()
+# refuses it), and short enough for the database's 64-bit integer columns (ids are below 2**52).
+_USER_ID = re.compile(r"[0-9]{1,15}")
+
+
+def parse_user_id(text: str) -> int | None:
+    """The user id in a command argument, or ``None`` if it is not one."""
+    return int(text) if _USER_ID.fullmatch(text) else None
+
 
 STAFF_STATUSES = frozenset(
     {ChatMemberStatus.OWNER, ChatMemberStatus.ADMINISTRATOR, ChatMemberStatus.MEMBER}

@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     default_lang: Literal["zh", "en"] = "zh"
 
     # Matcher thresholds (scores are 0..100); see faq/matcher.py for what they mean.
-    answer_threshold: float = Field(default=72.0, ge=0, le=100)
+    answer_threshold: float = Field(default=70.0, ge=0, le=100)
     answer_margin: float = Field(default=10.0, ge=0, le=100)
     suggest_threshold: float = Field(default=5.0, ge=0, le=100)
 
@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     business_hours_start: time = time(9, 0)
     business_hours_end: time = time(17, 30)
     outbox_interval_seconds: float = Field(default=5.0, gt=0)
+    # How long an update received by one process is its own (bot/inbox.py): after that, if the
+    # process has not finished it (it died), another one, or the restarted one, handles it.
+    inbox_lease_seconds: float = Field(default=30.0, ge=1)
 
     # Review items and reminders (reminders/). The review-events endpoint listens on
     # HELPDESK_HTTP_HOST:HELPDESK_HTTP_PORT only when HELPDESK_API_TOKEN is set; port 0 disables

@@ -96,7 +96,7 @@ EDIT_MINUTES = 15  # an unanswered edit prompt expires
 EDITING = 1  # the conversation state: waiting for the new text
 
 _FIELDS: dict[str, DraftField] = {"q": "question", "a": "answer", "c": "category"}
-_ID = r"([1-9][0-9]{0,18})"
+_ID = r"([1-9][0-9]{0,17})"  # ids fit the 64-bit integer columns
 _ENTRY = r"([A-Za-z0-9][A-Za-z0-9_.-]{0,63})"
 _DRAFT = re.compile(rf"fd:{_ID}:(n|x|q|a|c|p:{_ENTRY})")
 _PHRASING = re.compile(rf"ph:{_ID}:([yn])")

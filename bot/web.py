@@ -27,6 +27,7 @@ from telegram.ext import Application
 
 from bot import metrics
 from bot.db import Database
+from bot.inbox_queue import InboxQueue
 from faq.service import FaqIndex
 from reminders.http import MAX_BODY_BYTES, Listener, ReviewEventsApi
 
@@ -96,7 +97,18 @@ class WebServer(Listener):
             logger.warning("webhook request with an unusable update: %s", exc)
             return web.json_response({"error": "not a Telegram update"}, status=400)
         self.application.bot.insert_callback_data(update)  # as PTB's own webhook server does
-        await self.application.update_queue.put(update)
+        queue = self.application.update_queue
+        try:
+            # Stored before the 200 (bot/inbox_queue.py): after it Telegram forgets the update.
+            if isinstance(queue, InboxQueue):
+                await queue.put_once(update)
+            else:
+                await queue.put(update)
+        except Exception as exc:
+            # Telegram sends it again later; meanwhile the log says why.
+            metrics.webhook_request("unavailable")
+            logger.warning("webhook update %s not stored: %s", update.update_id, exc)
+            return web.json_response({"error": "try again later"}, status=503)
         metrics.webhook_request("accepted")
         return web.Response(status=200)  # at once: Telegram waits for this before the next one
 

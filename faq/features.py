@@ -10,15 +10,13 @@ Feature prefixes: ``c`` character, ``b`` character bigram, ``p`` pinyin bigram, 
 
 from __future__ import annotations
 
-import logging
 import re
+from collections.abc import Mapping
 from functools import cache, lru_cache
-from pathlib import Path
 
-import jieba
-from pypinyin import Style, lazy_pinyin
-
-jieba.setLogLevel(logging.WARNING)
+# jieba, pypinyin and their dictionaries are never imported here: faq.lexicon serves the same
+# output from compact tables (~30 MB instead of ~190 MB).
+from faq import lexicon
 
 _RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+|[a-z0-9]+(?:\.[0-9]+)?")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
@@ -39,26 +37,20 @@ STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 @cache
-def background_idf() -> dict[str, float]:
+def background_idf() -> Mapping[str, float]:
     """Word rarity in general Chinese (jieba's IDF table): how informative a missing word is."""
-    path = Path(jieba.__file__).parent / "analyse" / "idf.txt"
-    table: dict[str, float] = {}
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            word, _, value = line.rstrip("\n").partition(" ")
-            table[word] = float(value)
-    return table
+    return lexicon.idf()
 
 
 @lru_cache(maxsize=8192)
 def pinyin(run: str) -> tuple[str, ...]:
     """Toneless pinyin per character of a run of Chinese characters (context picks polyphones)."""
-    return tuple(lazy_pinyin(run, style=Style.NORMAL, errors=lambda chars: list(chars)))
+    return tuple(lexicon.lazy_pinyin(run))  # pypinyin's lazy_pinyin, Style.NORMAL
 
 
 @lru_cache(maxsize=8192)
 def words(run: str) -> tuple[str, ...]:
-    return tuple(w for w in jieba.lcut(run, HMM=True) if w.strip())
+    return tuple(w for w in lexicon.cut(run) if w.strip())  # jieba.lcut(run, HMM=True)
 
 
 def stem(word: str) -> str:

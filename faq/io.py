@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from openpyxl import Workbook, load_workbook
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from sqlmodel import Session, col, select
@@ -104,6 +104,12 @@ def neutralise_cell(text: str) -> str:
 def restore_cell(text: str) -> str:
     """The inverse of :func:`neutralise_cell`."""
     return text[1:] if text.startswith("'") and _LOOKS_LIKE_FORMULA.match(text) else text
+
+
+def worksheet_text(text: str) -> str:
+    """Text for an .xlsx cell of users' words: without the control characters a worksheet cannot
+    hold (openpyxl raises IllegalCharacterError on them), then neutralised."""
+    return neutralise_cell(ILLEGAL_CHARACTERS_RE.sub("", text))
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -17,13 +17,23 @@ checked on a second, independently written set, ``bench/own_queries.csv``):
    ratio), which rewards a phrasing that appears nearly whole inside a long message, and compares
    their sets of syllables (token set ratio), which ignores word order and extra words. And the
    share of the query's informative words (jieba words, weighted by their rarity in general Chinese
-   and in the FAQ) the entry explains, directly, by homophone or by its characters.
+   and in the FAQ: everyday words like 去年 or 一直 count little) the entry explains, directly, by
+   homophone or, for a typo or two words run together, by its characters; once over the whole
+   entry and once over its phrasings alone (a word only the answer text mentions, 公司 or 申请, is
+   weaker evidence). A question about something else ("公司注销…" against "注册需要准备哪些材料")
+   leaves its most telling word unexplained.
 4. A conditional logit turns the evidence into confidences: candidate i gets exp(w . x_i + b), the
    option "none of them" gets 1, each its share (weights fitted with 5-fold cross-validation by
    ``bench/fit_confidence.py``). Two near-equal entries split the confidence, so neither is answered
    outright; a message that fits no entry leaves most of it to "none". A message that is word for
    word one of an entry's phrasings gets 100. The decision compares the confidences with the
    thresholds (settings); a message of one bare word is never answered outright, only suggested.
+5. Contrast vetoes (``faq.contrast``, general domain lexicons): a candidate whose phrasings name
+   only other operations than the query asks for (注销 against 注册, download against upload), or
+   which never mentions another system the query names (电子税务局, 公积金, a bank), is capped at
+   even odds against "none": still suggested, never answered outright. As weights of the logit
+   they came out weak (few such questions to fit on) and the fit answered more out-of-scope
+   questions on the never-fitted sets; as a veto they fire on no expected entry of any query set.
 
 The index is built once from a snapshot of the active entries (:class:`FaqDoc`) and rebuilt when the
 FAQ changes; a query never rebuilds anything.
@@ -41,6 +51,7 @@ from typing import Literal
 
 from rapidfuzz import fuzz, process, utils
 
+from faq.contrast import actions, contrast, foreign_terms
 from faq.features import (
     background_idf,
     content_words,
@@ -67,10 +78,18 @@ TYPE_WEIGHT = {"c": 1.0, "b": 1.0, "p": 1.0, "j": 0.0, "w": 2.0, "v": 1.0}
 # then exact scores for the shortlist only.
 SHORTLIST = 32
 SCAN_MIN = 64
+# How much a query word names a topic: by its IDF in general Chinese (jieba's table), linear from
+# SAL_LOW (everyday words) to SAL_HIGH; see _LangIndex._salience.
+SAL_LOW, SAL_HIGH, SAL_FLOOR, SAL_UNKNOWN, SAL_CHAR = 4.0, 10.0, 0.05, 0.5, 0.5
+HOMOPHONE_CHAR = 0.7  # a character explained by another with the same sound
+PART_CREDIT = 0.5  # a real word explained only by its characters, one by one
 
 # Conditional logit over Evidence.vector(); fitted by bench/fit_confidence.py on both query sets.
-WEIGHTS = (2.343, 0.928, 3.816, 1.237, 6.587, 1.497, 4.179, 3.956)
-BIAS = -11.725
+WEIGHTS = (1.938, 0.226, 4.173, 1.693, 5.368, 1.275, 3.652, 3.040, 2.798)
+BIAS = -11.173
+# A vetoed candidate (Evidence.vetoed) scores at most this: even odds against "none" alone, so it
+# is never answered outright (thresholds are above 50) but can still be suggested.
+VETO_LOGIT = 0.0
 
 
 @dataclass(frozen=True)
@@ -90,7 +109,7 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Thresholds:
-    answer: float = 72.0  # confidence needed to answer outright
+    answer: float = 70.0  # confidence needed to answer outright
     margin: float = 10.0  # and its lead over the next entry
     suggest: float = 5.0  # lowest confidence still offered as a suggestion
 
@@ -130,6 +149,9 @@ class Evidence:
     aligned: float  # rapidfuzz partial ratio of query and best phrasing, on pinyin
     rel: float  # rank_score / the top candidate's rank_score
     syllables: float  # rapidfuzz token set ratio of query and best phrasing, pinyin syllables
+    asked: float = 0.0  # share of the query's informative words the entry's phrasings explain
+    contrast: float = 0.0  # 1: the query asks for an operation the phrasings name only others of
+    foreign: float = 0.0  # 1: the query names another system or matter the entry never mentions
     exact: bool = False  # the query is one of the entry's phrasings, word for word
 
     def vector(self) -> tuple[float, ...]:
@@ -142,7 +164,13 @@ class Evidence:
             self.aligned,
             self.rel,
             self.syllables,
+            self.asked,
         )
+
+    @property
+    def vetoed(self) -> bool:
+        """The entry answers another question: an opposite operation, or another system."""
+        return bool(self.contrast or self.foreign)
 
 
 def confidences(evidence: list[Evidence]) -> list[float]:
@@ -155,12 +183,26 @@ def confidences(evidence: list[Evidence]) -> list[float]:
     """
     if any(ev.exact for ev in evidence):
         return [1.0 if ev.exact else 0.0 for ev in evidence]
-    es = [
-        math.exp(min(30.0, BIAS + sum(w * x for w, x in zip(WEIGHTS, ev.vector(), strict=True))))
-        for ev in evidence
-    ]
+    es = [logit_share(ev.vector(), ev.vetoed) for ev in evidence]
     total = 1.0 + sum(es)
     return [e / total for e in es]
+
+
+def logit_share(
+    x: tuple[float, ...],
+    vetoed: bool = False,
+    weights: tuple[float, ...] | None = None,
+    bias: float | None = None,
+) -> float:
+    """exp(w . x + b), a candidate's unnormalised share; a vetoed one's capped at VETO_LOGIT."""
+    weights = WEIGHTS if weights is None else weights
+    z = (BIAS if bias is None else bias) + sum(w * v for w, v in zip(weights, x, strict=True))
+    return math.exp(min(VETO_LOGIT if vetoed else 30.0, z))
+
+
+def _common_prefix(a: str, b: str) -> int:
+    pairs = enumerate(zip(a, b, strict=False))
+    return next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
 
 
 def _sounds(text: str) -> str:
@@ -192,18 +234,27 @@ class _LangIndex:
         self.phrasing_sounds: list[str] = []
         self.exact: dict[str, set[int]] = defaultdict(set)  # normalised phrasing -> entries
         self.doc_phrasings: list[list[int]] = [[] for _ in docs]
+        self.entry_actions: list[frozenset[str]] = []  # operations the phrasings name
+        self.entry_foreign: list[frozenset[str]] = []  # other systems the entry mentions
         answer_feats: list[set[str]] = []
         for d, doc in enumerate(docs):
+            acts: set[str] = set()
+            said = [normalize(doc.answer).text if doc.answer else ""]
             for text in dict.fromkeys((doc.question, *doc.alternatives)):
                 norm = normalize(text).text
+                said.append(norm)
+                acts |= actions(norm, subject_only=True)
                 self.exact[norm].add(d)
                 self.doc_phrasings[d].append(len(self.phrasing_owner))
                 self.phrasing_owner.append(d)
                 self.phrasing_feats.append(features(norm))
                 self.phrasing_sounds.append(_sounds(norm))
-            answer_feats.append(features(normalize(doc.answer).text) if doc.answer else set())
+            answer_feats.append(features(said[0]) if said[0] else set())
+            self.entry_actions.append(frozenset(acts))
+            self.entry_foreign.append(foreign_terms(" ".join(said)))
 
         self.answer_feats = answer_feats
+        self.entry_sounds: list[set[str]] = []  # pinyin syllables of everything the entry says
         self.entry_feats: list[set[str]] = [set(a) for a in answer_feats]
         # How many of an entry's phrasings hold each feature (BM25 term frequency).
         self.entry_counts: list[dict[str, int]] = [defaultdict(int) for _ in docs]
@@ -212,6 +263,16 @@ class _LangIndex:
             self.entry_feats[d] |= feats
             for f in feats:
                 self.entry_counts[d][f] += 1
+        # Characters and syllables of the entry's phrasings only (an answer says too much).
+        self.phrasing_chars: list[set[str]] = [set() for _ in docs]
+        self.phrasing_words: list[set[str]] = [set() for _ in docs]
+        for p, feats in enumerate(self.phrasing_feats):
+            self.phrasing_chars[self.phrasing_owner[p]] |= {f for f in feats if f[0] == "c"}
+            self.phrasing_words[self.phrasing_owner[p]] |= feats
+        for d in range(len(docs)):
+            self.entry_sounds.append(
+                {sy for ch in self.phrasing_chars[d] for sy in pinyin(ch[1:])}
+            )
         self.postings: dict[str, list[int]] = defaultdict(list)  # feature -> entries
         for d, feats in enumerate(self.entry_feats):
             for f in feats:
@@ -225,6 +286,9 @@ class _LangIndex:
         self.scan_limit = max(SCAN_MIN, n // 100)
         background_idf()  # loaded now, not by the first query
         self.vocab = sorted({f[1:] for f in self.idf if f[0] == "w" and len(f) > 4})
+        self.by_prefix: dict[str, list[str]] = defaultdict(list)
+        for v in self.vocab:
+            self.by_prefix[v[:5]].append(v)
         self.phrasing_weight = [
             sum(self.weight(f) for f in fs) or 1.0 for fs in self.phrasing_feats
         ]
@@ -242,34 +306,67 @@ class _LangIndex:
             best = process.extractOne(word, self.vocab, scorer=fuzz.ratio, score_cutoff=80)
             if best:
                 fixes[word] = best[0]
+            elif len(word) >= 5:  # another form of a FAQ word: attach → attachment
+                forms = [
+                    (_common_prefix(word, v), v) for v in self.by_prefix[word[:5]]
+                ]
+                forms = [(n, v) for n, v in forms if n >= 0.6 * max(len(word), len(v))]
+                if forms:
+                    fixes[word] = max(forms)[1]
         return fixes
 
     def _word_weight(self, feat: str) -> float:
         """How informative a query word is: rarer in general language and in the FAQ = more."""
-        bg = background_idf().get(feat[1:], 12.0) / 12.0 if feat[0] == "j" else 1.0
-        return bg * self.idf.get(feat, self.unseen_idf)
+        return self._salience(feat) * self.idf.get(feat, self.unseen_idf)
 
-    def _explains(self, d: int, feat: str, sounds: tuple[str, ...] | None = None) -> float:
+    def _salience(self, feat: str) -> float:
+        """How much a query word names a topic, 0..1: by its rarity in general Chinese.
+
+        Everyday words ("去年", "一直", "知道") say little; a word jieba's dictionary does not know
+        is mostly a typo or a segmentation artefact ("选省"), so it says a middling amount.
+        """
+        if feat[0] != "j":
+            return 1.0
+        word = feat[1:]
+        bg = background_idf().get(word)
+        if bg is None:
+            return SAL_UNKNOWN
+        sal = min(1.0, max(SAL_FLOOR, (bg - SAL_LOW) / (SAL_HIGH - SAL_LOW)))
+        return sal * (SAL_CHAR if len(word) == 1 else 1.0)
+
+    def _explains(
+        self, d: int, feat: str, sounds: tuple[str, ...] | None = None, *, phrasings: bool = False
+    ) -> float:
         """How much of a query word entry ``d`` accounts for, 0..1 (``sounds``: its pinyin)."""
-        feats = self.entry_feats[d]
+        feats = self.phrasing_words[d] if phrasings else self.entry_feats[d]
         if feat in feats:
             return 1.0
         if feat[0] != "j":
             return 0.0
         word = feat[1:]
-        if len(word) == 1:
-            return float("c" + word in feats)
         sounds = sounds or pinyin(word)
+        chars_of, sounds_of = self.phrasing_chars[d], self.entry_sounds[d]
+        if len(word) == 1:
+            if "c" + word in feats:
+                return 1.0
+            return HOMOPHONE_CHAR if sounds[0] in sounds_of else 0.0
         # Homophones and near-synonyms: every pinyin bigram, or every character bigram, is there.
         if all("p" + a + " " + b in feats for a, b in itertools.pairwise(sounds)) or all(
             "b" + word[i : i + 2] in feats for i in range(len(word) - 1)
         ):
             return 1.0
-        # Chat Chinese often fuses a word with a particle ("查些", "评了"): credit its characters.
-        chars = [ch for ch in word if ch not in _LIGHT_CHARS]
-        if not chars or len(chars) == len(word):
+        # Chat Chinese often fuses a word with a particle ("查些", "评了"), and a word jieba does
+        # not know is mostly two words run together or a typo: credit its characters (or their
+        # sounds). A real word only half: 注销 is not 注册.
+        chars = {(ch, sy) for ch, sy in zip(word, sounds, strict=False) if ch not in _LIGHT_CHARS}
+        if not chars:
             return 0.0
-        return sum("c" + ch in feats for ch in chars) / len(chars)
+        fused = any(ch in _LIGHT_CHARS for ch in word) or background_idf().get(word) is None
+        got = sum(
+            1.0 if "c" + ch in chars_of else HOMOPHONE_CHAR if sy in sounds_of else 0.0
+            for ch, sy in chars
+        )
+        return got / len(chars) * (1.0 if fused else PART_CREDIT)
 
     def evidence(self, text: str) -> list[Evidence]:
         """The best candidates for a normalised query, best first, with their evidence."""
@@ -324,11 +421,16 @@ class _LangIndex:
                     sounds_of.setdefault(w, run_sounds[i : i + len(w)])
                     i += len(w)
         top = ranked[0][0] if ranked else 0.0
+        qacts, qforeign = actions(text), foreign_terms(text)
         out: list[Evidence] = []
         for score, d, cq, cp, answer in ranked:
-            explained = sum(
-                w * self._explains(d, word, sounds_of.get(word[1:]))
-                for word, w in zip(qwords, word_weights, strict=True)
+            shares = [self._explains(d, word, sounds_of.get(word[1:])) for word in qwords]
+            explained = sum(w * e for w, e in zip(word_weights, shares, strict=True))
+            # The same from the phrasings alone: never more than from the whole entry.
+            asked = sum(
+                w * self._explains(d, word, sounds_of.get(word[1:]), phrasings=True)
+                for word, w, e in zip(qwords, word_weights, shares, strict=True)
+                if e > 0
             )
             aligned = max(
                 fuzz.partial_ratio(qsounds, self.phrasing_sounds[p]) for p in self.doc_phrasings[d]
@@ -348,6 +450,9 @@ class _LangIndex:
                         for p in self.doc_phrasings[d]
                     )
                     / 100,
+                    asked=asked / total if total else 0.0,
+                    contrast=float(contrast(qacts, self.entry_actions[d])),
+                    foreign=float(bool(qforeign - self.entry_foreign[d])),
                     exact=d in self.exact.get(text, ()),
                 )
             )

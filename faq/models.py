@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Text
+from sqlalchemy import BigInteger, Column, DateTime, Text, UniqueConstraint
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -63,10 +63,15 @@ class QuestionLog(SQLModel, table=True):
     """Every question asked, with what the bot decided; the raw material for common problems."""
 
     __tablename__ = "question_log"
+    # One row per Telegram message: an update handled twice (after a crash) finds its row.
+    __table_args__ = (
+        UniqueConstraint("chat_id", "message_id", name="uq_question_log_chat_message"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     asked_at: datetime = utc_column(index=True)
     chat_id: int = Field(index=True, sa_type=BigInteger)
+    message_id: int | None = Field(default=None, sa_type=BigInteger)  # None: not from a message
     user_id: int = Field(index=True, sa_type=BigInteger)
     lang: str = Field(max_length=8)
     text: str = Field(sa_column=Column(Text, nullable=False))
@@ -79,6 +84,7 @@ class QuestionLog(SQLModel, table=True):
     chosen_entry_id: str | None = Field(default=None, max_length=64, index=True)
     feedback: str | None = Field(default=None, max_length=8)  # "up" | "down"
     feedback_at: datetime | None = utc_column(nullable=True)
+    replied_at: datetime | None = utc_column(nullable=True)  # when Telegram took the reply
 
 
 class Phrasing(SQLModel, table=True):

@@ -21,9 +21,9 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from opencc_purepy import OpenCC
+from faq.lexicon import T2S
 
-_T2S = OpenCC("t2s")
+_T2S = T2S()  # OpenCC("t2s") from compact tables, loaded on first use (see faq.lexicon)
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
 _PUNCT = re.compile(r"[^\w\u3400-\u4dbf\u4e00-\u9fff]+")
 
@@ -298,6 +298,19 @@ _EN_SYNONYMS = (
     ("rejected", "returned"),
     ("staff member", "human"),
     ("real person", "human"),
+    ("customer service", "human"),
+    ("customer support", "human"),
+    ("sign up", "register"),
+    ("signup", "register"),
+    ("sign-up", "register"),
+    ("enrol", "register"),
+    ("enroll", "register"),
+    ("paperwork", "documents"),
+    ("papers", "documents"),
+    ("docs", "documents"),
+    ("biggest", "maximum"),
+    ("largest", "maximum"),
+    ("max", "maximum"),
 )
 
 

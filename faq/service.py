@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from faq.matcher import Candidate, FaqDoc, Match, Matcher, Thresholds
@@ -145,8 +146,16 @@ def log_question(
     text: str,
     match: Match,
     now: datetime,
+    message_id: int | None = None,
 ) -> QuestionLog:
-    """Record a question and what the bot decided, before the reply is sent."""
+    """Record a question and what the bot decided, before the reply is sent.
+
+    The same message again (its update handled a second time after a crash) returns the first
+    row: its ``replied_at`` tells whether the reply went out already."""
+    if message_id is not None:
+        seen = _logged_message(session, chat_id=chat_id, message_id=message_id)
+        if seen is not None:
+            return seen
     offered = match.suggestions if match.decision == "suggest" else _runners_up(match)
     log = QuestionLog(
         asked_at=now,
@@ -158,12 +167,33 @@ def log_question(
         entry_id=match.entry_id,
         score=match.score,
         suggestions=json.dumps([{"id": c.entry_id, "score": c.score} for c in offered]),
+        message_id=message_id,
     )
-    session.add(log)
+    try:
+        with session.begin_nested():  # another process logging the same message: keep theirs
+            session.add(log)
+            session.flush()  # assigns the id the buttons carry
+    except IntegrityError:
+        seen = _logged_message(session, chat_id=chat_id, message_id=message_id or 0)
+        assert seen is not None
+        return seen
     if match.entry_id is not None:
         _count_answered(session, match.entry_id)
-    session.flush()  # assigns the id the buttons carry
     return log
+
+
+def mark_replied(session: Session, *, question_id: int, now: datetime) -> None:
+    session.execute(
+        update(QuestionLog).where(col(QuestionLog.id) == question_id).values(replied_at=now)
+    )
+
+
+def _logged_message(session: Session, *, chat_id: int, message_id: int) -> QuestionLog | None:
+    return session.exec(
+        select(QuestionLog).where(
+            QuestionLog.chat_id == chat_id, QuestionLog.message_id == message_id
+        )
+    ).first()
 
 
 def log_example_question(

@@ -151,6 +151,10 @@ class ReviewEventsApi(Listener):
             return _error(400, "the body is not UTF-8")
         except json.JSONDecodeError as exc:
             return _error(400, f"malformed JSON: {exc}")
+        except (ValueError, RecursionError):
+            # Valid JSON beyond the decoder's limits: an integer of more than 4300 digits
+            # (ValueError) or arrays/objects nested deeper than the recursion limit.
+            return _error(400, "malformed JSON: a number or a nesting depth beyond the limits")
         if not isinstance(payload, dict | list):
             return _error(400, "expected one event (a JSON object) or a JSON list of events")
         if isinstance(payload, list) and len(payload) > MAX_EVENTS:

@@ -81,6 +81,7 @@ REQUIRED = ("ref", "institution", "credit_code", "bureau_code", "submitted_at")
 DECIDED_STATUSES = frozenset({"approved", "returned", "withdrawn"})
 MAX_INSTITUTION_CHARS = 200
 MAX_REASON_CHARS = 1000
+MIN_YEAR, MAX_YEAR = 2000, 2099  # review times of the platform; anything else is a typo
 DayKind = Literal["calendar", "working"]
 
 _REF = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{REF_MAX_LENGTH - 1}}}")
@@ -88,6 +89,8 @@ _REF = re.compile(rf"[A-Za-z0-9][A-Za-z0-9_.-]{{0,{REF_MAX_LENGTH - 1}}}")
 # check character; letters exclude I, O, S, V, Z.
 _CREDIT_CODE = re.compile(r"[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-HJ-NP-RTUWXY]{10}")
 _PHONE_JUNK = re.compile(r"[\s()\-.]")
+# NUL (PostgreSQL text refuses it) and lone surrogates (a JSON "\ud800" escape; not UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 # --- values -------------------------------------------------------------------------------------
@@ -118,6 +121,9 @@ def parse_time(value: str, tz: ZoneInfo) -> datetime:
     if len(text) <= 10:  # a date alone: a deadline needs the time of day
         raise ValueError("needs a date and a time, e.g. 2026-11-23T10:00:00+08:00")
     parsed = datetime.fromisoformat(text)
+    if not MIN_YEAR <= parsed.year <= MAX_YEAR:
+        # Years near 1 or 9999 overflow when converted to UTC or when the deadline is added.
+        raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
     return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
 
 
@@ -196,6 +202,11 @@ def event_problems(
 ) -> tuple[ReviewEvent | None, list[str]]:
     """A cleaned row (strings, "" for empty) → the event, or the reasons it is invalid."""
     problems = [f"{name} is empty" for name in REQUIRED if not cells.get(name)]
+    problems += [
+        f"{name} contains the character U+{ord(bad[0]):04X}, which cannot be stored"
+        for name, value in cells.items()
+        if (bad := _UNSTORABLE.search(value))
+    ]
     get = cells.get
     ref = get("ref", "")
     if ref and not _REF.fullmatch(ref):

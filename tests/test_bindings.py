@@ -184,6 +184,13 @@ async def test_whoami_and_unbind(chat: Chat, db: Database):
     await chat.send(STAFF_MEMBER, f"/unbind {REVIEWER}", chat_id=STAFF)
     assert chat.last(STAFF) == f"用户 {REVIEWER} 没有可解除的绑定。"
 
+    # Not a user id: the usage, not a crash (a 20-digit number overflows the database's integers).
+    for args in ("99999999999999999999", "²", "-5", "abc"):
+        await chat.send(STAFF_MEMBER, f"/unbind {args}", chat_id=STAFF)
+        assert chat.last(STAFF).startswith("用法：/unbind"), args
+        await chat.send(STAFF_MEMBER, f"/whoami {args}", chat_id=STAFF)
+        assert chat.last(STAFF).startswith("用法：/whoami"), args
+
     # A new invite reactivates the same binding row.
     code = await chat.invite_link()
     await chat.send(REVIEWER, f"/start {code}")

@@ -478,6 +478,7 @@ async def test_edited_messages_are_ignored(bot: Driver, db: Database):
         "zz",
         "fb:{alice}:u:extra",
         "",
+        "fb:9999999999999999999:u",  # beyond the database's 64-bit integers
     ],
 )
 async def test_a_forged_button_is_refused_and_changes_nothing(

@@ -262,6 +262,20 @@ async def test_bureaus_xlsx_sends_a_neutralised_workbook(bureaus: Bureaus):
     assert names["3302"] == "'=HYPERLINK(\"x\")宁波"  # never a formula
 
 
+async def test_bureaus_xlsx_with_a_control_character_in_a_name(bureaus: Bureaus):
+    # A bureau file may carry any character; openpyxl refuses control characters in a cell.
+    with bureaus.db.session() as session:
+        bureau = session.get(Bureau, "3301")
+        assert bureau is not None
+        bureau.name = "\x1b=杭州市\x00财政局"
+        session.add(bureau)
+    await bureaus.send(STAFF_MEMBER, "/bureaus xlsx", chat_id=STAFF)
+    document = bureaus.fake.messages(STAFF)[-1]["document"]
+    sheet = load_workbook(io.BytesIO(bureaus.fake.file_content(document["file_id"]))).active
+    names = {row[0].value: row[1].value for row in sheet.iter_rows(min_row=2)}
+    assert names["3301"] == "'=杭州市财政局"
+
+
 # --- restart ------------------------------------------------------------------------------------
 
 

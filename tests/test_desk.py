@@ -371,6 +371,23 @@ async def test_forged_callbacks_change_nothing(desk: Desktop, fake: FakeTelegram
     assert len(desk.ticket_messages(1)) == 1
 
 
+async def test_contact_staff_pressed_in_a_group_is_answered_in_the_private_chat(
+    desk: Desktop, fake: FakeTelegram
+):
+    group = -1005550000000
+    fake.add_group(group, "第三方机构交流群")
+    await desk.send(ALICE, "/help", chat_id=group)
+    helped = desk.last(group)
+    await desk.press(ALICE, helped, "cs")
+    ticket = desk.ticket()
+    assert (ticket.user_id, ticket.chat_id) == (ALICE, ALICE)
+
+    await desk.staff_says(ticket, "您好，请说明具体问题。")
+    # Staff answers a person, never a whole group.
+    assert not any("请说明具体问题" in text for text in desk.texts(group))
+    assert any("请说明具体问题" in text for text in desk.texts(ALICE))
+
+
 async def test_staff_claim_and_report_upward(desk: Desktop, fake: FakeTelegram):
     ticket = await desk.open_ticket()
     card = card_of(desk, ticket)
@@ -472,6 +489,12 @@ async def test_ban_and_unban(desk: Desktop, fake: FakeTelegram):
     assert len(desk.staff_posts(ticket)) == posts
     await desk.send(ALICE, "/human 再问一次")
     assert desk.texts(ALICE)[-1] == "您的消息已收到。"
+
+    # Not a user id (²  is a digit to str.isdigit, not to int; 20 digits overflow the database).
+    await desk.send(ADMIN, "/ban ²", chat_id=STAFF)
+    assert desk.texts(STAFF)[-1].startswith("用法")
+    await desk.send(ADMIN, "/ban 99999999999999999999", chat_id=STAFF)
+    assert desk.texts(STAFF)[-1].startswith("用法")
 
     # Unban as a reply to a message of the ticket.
     await desk.send(ADMIN, "/unban", chat_id=STAFF, thread_id=ticket.topic_id)

@@ -392,6 +392,8 @@ async def test_get_chat_member(bot, fake):
     assert isinstance(await bot.get_chat_member(STAFF, BOB), ChatMemberLeft)
     fake.user_sends_text(BOB, "hi", chat_id=STAFF)  # posting makes Bob a known member
     assert isinstance(await bot.get_chat_member(STAFF, BOB), ChatMemberMember)
+    fake.set_member(STAFF, BOB, "restricted")  # PTB requires every permission field
+    assert (await bot.get_chat_member(STAFF, BOB)).status == "restricted"
     fake.set_member(STAFF, BOB, "kicked")
     assert (await bot.get_chat_member(STAFF, BOB)).status == "kicked"
     assert (await bot.get_chat_member(STAFF, bot.id)).status == "administrator"
@@ -420,6 +422,9 @@ async def test_files_round_trip(bot, fake):
         await bot.send_document(ALICE, photo.photo[-1].file_id)
     contact = fake.user_sends_contact(ALICE, "+8613800000000")
     assert contact["contact"]["user_id"] == ALICE
+    location = fake.user_sends_location(ALICE, 30.25, 120.17)
+    stored = fake.message(ALICE, location["message_id"])  # stored, so it can be replied to
+    assert stored["location"] == {"latitude": 30.25, "longitude": 120.17}
 
 
 async def test_copy_forward_reply_delete_and_react(bot, fake):

@@ -265,6 +265,36 @@ def test_json_events_are_rejected_per_index_and_nothing_applied(
     assert items(bureau_db) == {}
 
 
+@pytest.mark.parametrize(
+    "submitted_at",
+    ["9999-12-31T23:59:59+08:00", "0001-01-01T00:00:00+08:00", "1999-12-31T10:00:00+08:00"],
+)
+def test_a_time_outside_the_supported_years_is_rejected_not_a_crash(
+    bureau_db: Database, clock: FrozenClock, submitted_at: str
+):
+    # Year 9999 overflowed while the deadline was added, year 1 while it was stored as UTC.
+    with pytest.raises(EventsRejected) as caught:
+        bureau_db.call(
+            import_events_json, event(submitted_at=submitted_at), now=clock.now(), policy=CALENDAR
+        )
+    [rejected] = caught.value.rejected
+    assert any("the year must be between 2000 and 2099" in p for p in rejected.problems)
+    assert items(bureau_db) == {}
+
+
+def test_text_that_cannot_be_stored_is_rejected_not_a_crash(
+    bureau_db: Database, clock: FrozenClock
+):
+    # A JSON "\ud800" escape decodes to a lone surrogate (not UTF-8); PostgreSQL refuses NUL.
+    body = [event(ref="E-1", institution="\ud800"), event(ref="E-2", return_reason="a\x00b")]
+    with pytest.raises(EventsRejected) as caught:
+        bureau_db.call(import_events_json, body, now=clock.now(), policy=WORKING)
+    rejected = {r.index: r.problems for r in caught.value.rejected}
+    assert "institution contains the character U+D800, which cannot be stored" in rejected[0]
+    assert "return_reason contains the character U+0000, which cannot be stored" in rejected[1]
+    assert items(bureau_db) == {}
+
+
 # --- the command line ---------------------------------------------------------------------------
 
 

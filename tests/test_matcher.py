@@ -7,14 +7,17 @@ from pathlib import Path
 import pytest
 
 import faq.matcher
+from faq.contrast import actions, contrast, foreign_terms
 from faq.evaluate import evaluate, read_cases
 from faq.io import BUNDLED_CATALOGUE, read_rows, validate
 from faq.matcher import FaqDoc, Matcher, Thresholds
 from faq.models import split_alternatives
+from faq.normalize import normalize
 
 DEV_QUERIES = Path(__file__).parent / "data" / "dev_queries.csv"
 OWN_QUERIES = Path(__file__).parent.parent / "bench" / "own_queries.csv"
 OWN_QUERIES_2 = Path(__file__).parent.parent / "bench" / "own_queries_2.csv"
+OWN_QUERIES_3 = Path(__file__).parent.parent / "bench" / "own_queries_3.csv"
 
 DOCS = [
     FaqDoc(
@@ -125,6 +128,73 @@ def test_an_english_typo_is_answered(matcher: Matcher):
     assert (match.lang, match.decision, match.entry_id) == ("en", "answer", "reset-en")
 
 
+def test_an_english_word_form_meets_the_faq_word():
+    index = Matcher(DOCS).indexes["en"]
+    assert index.correct_words("can i attach a pdf") == {"attach": "attachment"}
+
+
+def test_a_question_about_something_else_leaves_its_telling_word_unexplained():
+    index = Matcher(DOCS).indexes["zh"]
+    [about_it, *_] = index.evidence("忘了登录密码怎么办")
+    [other, *_] = index.evidence("忘了网银密码怎么办")  # online banking: not this platform
+    assert about_it.doc == other.doc and index.docs[other.doc].id == "pwd"
+    assert other.explained < about_it.explained - 0.3
+    assert other.asked < about_it.asked - 0.3
+
+
+@pytest.mark.parametrize(
+    ("text", "classes"),
+    [
+        ("撤销已经提交的申请", {"cancel", "submit"}),
+        ("登记信息改成新的", {"register", "modify"}),
+        ("报告能不能导出打印", {"download"}),
+        ("对考核结果有异议", {"appeal"}),
+        ("营业执照上的注册资金和注册号", set()),  # things named after registering
+        ("how do i deregister our firm", {"cancel"}),
+        ("registering and uploading", {"register", "submit"}),
+    ],
+)
+def test_operations_fall_into_classes_that_do_not_stand_in_for_one_another(text, classes):
+    assert actions(normalize(text).text) == classes
+
+
+def test_an_operation_that_only_says_when_is_not_what_an_entry_answers():
+    assert actions("注册时所属地区怎么选", subject_only=True) == set()
+    assert actions("what to upload when registering", subject_only=True) == {"submit"}
+    assert contrast(frozenset({"cancel"}), frozenset({"register", "submit"}))
+    assert not contrast(frozenset({"cancel", "modify"}), frozenset({"modify"}))
+    # the department's side (returned, reviewed) never starts a contrast on its own
+    assert not contrast(frozenset({"return"}), frozenset({"submit"}))
+
+
+def test_other_systems_are_recognised_in_either_language():
+    assert foreign_terms(normalize("住房公积金的账号密码忘了").text) == {"公积金"}
+    assert foreign_terms("our bank login and the tax office") == {"bank*", "tax*"}
+    assert foreign_terms(normalize("附件大小有什么限制").text) == set()
+
+
+CONTRAST_DOCS = [
+    FaqDoc(
+        "reg",
+        "zh",
+        "注册需要准备哪些材料？",
+        ("注册要什么资料",),
+        "营业执照副本扫描件、法定代表人身份证明、机构基本情况表。",
+    ),
+    *DOCS,
+]
+
+
+def test_an_opposite_operation_or_another_system_is_not_answered():
+    matcher = Matcher(CONTRAST_DOCS)
+    assert matcher.match("注册要准备什么资料").entry_id == "reg"
+    closing = matcher.match("账号注销要准备哪些材料")  # without the veto: reg, answered at 94
+    assert closing.decision == "suggest" and closing.candidates[0].entry_id == "reg"
+    assert matcher.match("忘记登录密码了怎么办呀").entry_id == "pwd"
+    elsewhere = matcher.match("忘记公积金登录密码了怎么办")  # without: pwd, answered at 100
+    assert elsewhere.decision == "suggest" and elsewhere.candidates[0].entry_id == "pwd"
+
+
 def test_small_talk_is_recognised_and_not_matched(matcher: Matcher):
     match = matcher.match("谢谢老师！")
     assert (match.decision, match.smalltalk, match.candidates) == ("smalltalk", "thanks", ())
@@ -203,16 +273,19 @@ def test_a_100_kb_message_is_matched_without_blowing_up(matcher: Matcher):
 
 
 # The figures reached with the bundled catalogue on the dev set, on bench/own_queries.csv and on
-# bench/own_queries_2.csv (sets written from the catalogue alone, in other voices; the second one
-# took no part in fitting the weights): a change to normalisation, features or weights must not
-# make them worse beyond a query or so. (top-1 and answered-or-suggested floors, then the most
-# wrong answers and out-of-scope answers.)
+# bench/own_queries_2.csv and _3.csv (sets written from the catalogue alone, in other voices; the
+# last two took no part in fitting the weights): a change to normalisation, features or weights
+# must not make them worse beyond a query or so. (top-1 and answered-or-suggested floors, then the
+# most wrong answers and out-of-scope answers.)
 QUERY_SETS = {
-    "dev": (DEV_QUERIES, {"top1": 0.81, "answered_or_suggested": 0.98}, 0.01, 0.05),
-    "own": (OWN_QUERIES, {"top1": 0.92, "answered_or_suggested": 0.99}, 0.01, 0.05),
+    "dev": (DEV_QUERIES, {"top1": 0.85, "answered_or_suggested": 0.98}, 0.01, 0.0),
+    "own": (OWN_QUERIES, {"top1": 0.93, "answered_or_suggested": 0.99}, 0.01, 0.05),
     # Harder out-of-scope questions (sharing a word with an entry) and confusable paraphrases:
-    # 81.9 % top-1, 94.4 % answered or suggested, 4.2 % wrong, 22.2 % out of scope answered.
-    "own2": (OWN_QUERIES_2, {"top1": 0.81, "answered_or_suggested": 0.94}, 0.042, 0.223),
+    # 81.9 % top-1, 94.4 % answered or suggested, 2.8 % wrong, 16.7 % out of scope answered.
+    "own2": (OWN_QUERIES_2, {"top1": 0.81, "answered_or_suggested": 0.94}, 0.028, 0.167),
+    # Terse, rambling, typo, traditional, mixed and English voices, near-domain out of scope:
+    # 89.2 % top-1, 97.6 % answered or suggested, 0.6 % wrong, 13.3 % out of scope answered.
+    "own3": (OWN_QUERIES_3, {"top1": 0.89, "answered_or_suggested": 0.97}, 0.006, 0.134),
 }
 
 

@@ -153,6 +153,28 @@ async def test_malformed_json_and_invalid_events_are_400_and_apply_nothing(
     assert refs(seeded) == {}
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"[" + b"1" * 5000 + b"]", b"[" * 100_000 + b"]" * 100_000],
+    ids=["integer-of-5000-digits", "nested-100000-deep"],
+)
+async def test_json_beyond_the_decoder_limits_is_400_not_500(
+    seeded: Database, clock: FrozenClock, body: bytes
+):
+    server = await started(
+        ReviewEventsApi(db=seeded, clock=clock, policy=DuePolicy(), token=API_TOKEN, port=0)
+    )
+    try:
+        status, answer = await post(server.url, body)
+    finally:
+        await server.stop()
+    assert (status, answer["error"]) == (
+        400,
+        "malformed JSON: a number or a nesting depth beyond the limits",
+    )
+    assert refs(seeded) == {}
+
+
 async def test_an_oversized_body_is_413(api: ReviewEventsApi, seeded: Database):
     big = json.dumps([event(ref=f"E-{n}") for n in range(40)])
     assert len(big) > 4096

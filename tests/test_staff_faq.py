@@ -366,6 +366,22 @@ async def test_report_sends_a_workbook_with_formulas_neutralised(
     assert not [text for text in every_text if text[0] in "=+-@"]
 
 
+async def test_report_drops_control_characters_a_workbook_cannot_hold(
+    bot: Driver,
+    db: Database,
+    app: Application,  # type: ignore[type-arg]
+):
+    # openpyxl refuses them (IllegalCharacterError): one such question used to break /report.
+    add_ticket(db, "\x1b=1+1 附件\x00传不上去", reported=False)
+    log(db, "发票\x07抬头写错了")
+
+    message = await staff_says(bot, "/report")
+
+    workbook = await download_workbook(app, message)
+    assert workbook["未解决工单"]["F2"].value == "'=1+1 附件传不上去"  # and still neutralised
+    assert workbook["常见未解决问题"]["C2"].value == "发票抬头写错了"
+
+
 async def test_the_weekly_report_runs_monday_0900_shanghai_with_last_week(
     bot: Driver,
     db: Database,
@@ -437,7 +453,16 @@ async def test_a_non_staff_user_pressing_staff_buttons_changes_nothing(
 
 @pytest.mark.parametrize(
     "data",
-    ["fd:999:n", "fd:999:q", "ph:999:y", "cm:999", "fd:1:p:no-such-entry", "fd:x:n", "ph:1:maybe"],
+    [
+        "fd:999:n",
+        "fd:999:q",
+        "ph:999:y",
+        "cm:999",
+        "fd:1:p:no-such-entry",
+        "fd:x:n",
+        "ph:1:maybe",
+        "cm:9999999999999999999",  # beyond the database's 64-bit integers
+    ],
 )
 async def test_a_forged_staff_button_is_refused(bot: Driver, db: Database, data):
     card = await staff_says(bot, "/faqdraft 某个问题")

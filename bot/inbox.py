@@ -1,0 +1,131 @@
+"""The inbox: every incoming Telegram update is in the database before Telegram is told we have it.
+
+Telegram forgets an update once the bot acknowledges it (polling: the next ``getUpdates`` offset;
+webhook: the 200 answer), but the bot may die between that moment and the end of the update's
+handlers. So the receiving side records each update here first (``pending``, leased to this
+process) and the processing side marks it ``done`` once every handler has run. Updates still
+pending when their lease runs out belonged to a process that died: another process (or the same
+one after a restart) claims them and handles them again. Handlers are written so that a second run
+of the same update changes nothing and sends nothing twice (dedupe keys in the outbox, a question's
+reply recorded per message; see ``bot/relay.py`` and ``faq.service.log_question``).
+
+Nothing here calls Telegram; ``bot/inbox_queue.py`` is the edge that does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import BigInteger, Column, Text, delete, func, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from faq.models import utc_column
+
+LEASE = timedelta(seconds=30)  # default; renewed every lease/3 while queued or being handled
+MAX_ATTEMPTS = 3  # an update whose handling killed the process this often is set aside
+KEEP_DONE = timedelta(days=7)  # done rows answer "seen already?" for redeliveries this long
+CHUNK = 500  # ids per IN (...) list
+
+
+class InboxUpdate(SQLModel, table=True):
+    __tablename__ = "inbox_update"
+
+    update_id: int = Field(
+        primary_key=True, sa_type=BigInteger, sa_column_kwargs={"autoincrement": False}
+    )
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # the update's JSON, as received
+    status: str = Field(default="pending", max_length=16, index=True)  # pending | done | failed
+    attempts: int = 1
+    received_at: datetime = utc_column()
+    lease_until: datetime | None = utc_column(nullable=True, index=True)
+    done_at: datetime | None = utc_column(nullable=True)
+
+
+def record(
+    session: Session, *, update_id: int, payload: str, now: datetime, lease: timedelta = LEASE
+) -> bool:
+    """Keep a received update, leased to the caller; False if it is known already (Telegram sent it
+    again, or another process has it), in which case the caller must not handle it."""
+    if session.get(InboxUpdate, update_id) is not None:
+        return False
+    row = InboxUpdate(
+        update_id=update_id, payload=payload, received_at=now, lease_until=now + lease
+    )
+    try:
+        with session.begin_nested():  # another process recording the same update: theirs
+            session.add(row)
+    except IntegrityError:
+        return False
+    return True
+
+
+def mark_done(session: Session, *, update_ids: Sequence[int], now: datetime) -> None:
+    for chunk in _chunks(update_ids):
+        session.execute(
+            update(InboxUpdate)
+            .where(col(InboxUpdate.update_id).in_(chunk))
+            .values(status="done", done_at=now, lease_until=None)
+        )
+
+
+def renew(
+    session: Session, *, update_ids: Sequence[int], now: datetime, lease: timedelta = LEASE
+) -> None:
+    """Extend the lease of updates this process still holds (queued or being handled)."""
+    for chunk in _chunks(update_ids):
+        session.execute(
+            update(InboxUpdate)
+            .where(col(InboxUpdate.update_id).in_(chunk), InboxUpdate.status == "pending")
+            .values(lease_until=now + lease)
+        )
+
+
+def claim_abandoned(
+    session: Session, *, now: datetime, lease: timedelta = LEASE, limit: int = 200
+) -> list[InboxUpdate]:
+    """Lease pending updates whose lease ran out (their process died), oldest first.
+
+    ``FOR UPDATE SKIP LOCKED`` lets several processes claim at once without taking the same row
+    (SQLite's ``BEGIN IMMEDIATE`` serialises them instead). An update that has been claimed
+    ``MAX_ATTEMPTS`` times is most likely what killed the process: it is set aside as ``failed``
+    (kept for a look) rather than crashing every process in turn."""
+    rows = session.exec(
+        select(InboxUpdate)
+        .where(InboxUpdate.status == "pending", col(InboxUpdate.lease_until) <= now)
+        .order_by(col(InboxUpdate.update_id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    claimed: list[InboxUpdate] = []
+    for row in rows:
+        if row.attempts >= MAX_ATTEMPTS:
+            row.status, row.lease_until = "failed", None
+        else:
+            row.attempts += 1
+            row.lease_until = now + lease
+            claimed.append(row)
+        session.add(row)
+    return claimed
+
+
+def purge_done(session: Session, *, now: datetime) -> int:
+    result = session.execute(
+        delete(InboxUpdate).where(
+            InboxUpdate.status == "done", col(InboxUpdate.done_at) < now - KEEP_DONE
+        )
+    )
+    return max(result.rowcount, 0)
+
+
+def counts(session: Session) -> dict[str, int]:
+    """Rows per status (for /healthz-style checks and the crash drill)."""
+    query = select(InboxUpdate.status, func.count()).group_by(InboxUpdate.status)
+    return {status: number for status, number in session.exec(query).all()}
+
+
+def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
+    batch = list(ids)
+    for start in range(0, len(batch), CHUNK):
+        yield batch[start : start + CHUNK]

@@ -1,0 +1,209 @@
+"""The inbox: updates are stored before they are acknowledged and handled again after a crash,
+without a second answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+from telegram import Update
+from telegram.ext import Application
+
+from bot import inbox
+from bot.clock import FrozenClock
+from bot.db import Database
+from bot.fakeapi import FakeTelegram
+from bot.inbox import InboxUpdate
+from bot.inbox_queue import InboxQueue
+from faq.models import QuestionLog
+
+ALICE = 1001
+
+
+def text_update(update_id: int, message_id: int, text: str, *, date: int = 1_795_000_000) -> dict:
+    user = {"id": ALICE, "is_bot": False, "first_name": "Alice", "language_code": "zh-hans"}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": message_id,
+            "date": date,
+            "chat": {"id": ALICE, "type": "private", "first_name": "Alice"},
+            "from": user,
+            "text": text,
+        },
+    }
+
+
+def rows(db: Database) -> dict[int, InboxUpdate]:
+    with db.session() as session:
+        return {row.update_id: row for row in session.exec(select(InboxUpdate)).all()}
+
+
+def left_by_a_dead_process(db: Database, clock: FrozenClock, payload: dict, attempts: int = 1):
+    """A row as a process leaves it when it is killed after storing the update."""
+    with db.session() as session:
+        session.add(
+            InboxUpdate(
+                update_id=payload["update_id"],
+                payload=json.dumps(payload),
+                received_at=clock.now() - timedelta(minutes=1),
+                lease_until=clock.now() - timedelta(seconds=1),
+                attempts=attempts,
+            )
+        )
+
+
+def queue_of(app: Application) -> InboxQueue:  # type: ignore[type-arg]
+    queue = app.update_queue
+    assert isinstance(queue, InboxQueue)
+    return queue
+
+
+async def handle_queued(app: Application) -> int:  # type: ignore[type-arg]
+    """What PTB's update fetcher does, one update at a time, until the queue is empty."""
+    handled = 0
+    while not app.update_queue.empty():
+        await app.process_update(app.update_queue.get_nowait())
+        handled += 1
+    return handled
+
+
+@pytest.fixture
+def alice(fake: FakeTelegram) -> None:
+    fake.add_user(ALICE, "Alice", language_code="zh-hans")
+
+
+# --- the store --------------------------------------------------------------------------------
+
+
+def test_an_update_is_recorded_once_and_a_redelivery_is_refused(db: Database, clock: FrozenClock):
+    payload = json.dumps(text_update(10, 1, "你好"))
+    assert db.call(inbox.record, update_id=10, payload=payload, now=clock.now()) is True
+    assert db.call(inbox.record, update_id=10, payload=payload, now=clock.now()) is False
+    [row] = rows(db).values()
+    assert (row.status, row.lease_until) == ("pending", clock.now() + inbox.LEASE)
+
+
+def test_only_updates_whose_lease_ran_out_are_taken_over(db: Database, clock: FrozenClock):
+    now = clock.now()
+    db.call(inbox.record, update_id=1, payload="{}", now=now - timedelta(minutes=5))
+    db.call(inbox.record, update_id=2, payload="{}", now=now)  # its process is alive
+    db.call(inbox.record, update_id=3, payload="{}", now=now - timedelta(minutes=5))
+    db.call(inbox.mark_done, update_ids=[3], now=now)
+
+    claimed = db.call(inbox.claim_abandoned, now=now)
+    assert [row.update_id for row in claimed] == [1]
+    assert db.call(inbox.claim_abandoned, now=now) == []  # leased again, to the claimer
+    assert rows(db)[1].attempts == 2
+
+
+def test_renewed_leases_are_not_taken_over(db: Database, clock: FrozenClock):
+    start = clock.now()
+    db.call(inbox.record, update_id=1, payload="{}", now=start)
+    db.call(inbox.renew, update_ids=[1], now=start + timedelta(seconds=20))
+    assert db.call(inbox.claim_abandoned, now=start + timedelta(seconds=40)) == []
+    assert len(db.call(inbox.claim_abandoned, now=start + timedelta(seconds=51))) == 1
+
+
+def test_an_update_that_keeps_killing_its_process_is_set_aside(db: Database, clock: FrozenClock):
+    left_by_a_dead_process(db, clock, text_update(5, 1, "x"), attempts=inbox.MAX_ATTEMPTS)
+    assert db.call(inbox.claim_abandoned, now=clock.now()) == []
+    assert rows(db)[5].status == "failed"
+
+
+def test_handled_updates_are_purged_after_a_week(db: Database, clock: FrozenClock):
+    now = clock.now()
+    for update_id, done_at in ((1, now - timedelta(days=8)), (2, now - timedelta(days=6))):
+        db.call(inbox.record, update_id=update_id, payload="{}", now=done_at)
+        db.call(inbox.mark_done, update_ids=[update_id], now=done_at)
+    assert db.call(inbox.purge_done, now=now) == 1
+    assert set(rows(db)) == {2}
+
+
+# --- the application --------------------------------------------------------------------------
+
+
+async def test_a_polled_question_is_stored_answered_and_marked_done(
+    polling_app: Application,  # type: ignore[type-arg]
+    fake: FakeTelegram,
+    alice: None,
+    db: Database,
+):
+    fake.user_sends_text(ALICE, "附件大小有什么限制？")
+    reply = await fake.next_reply(ALICE)
+    assert reply["text"].startswith("附件大小有什么限制？")
+    for _ in range(50):  # marked done just after the handler's reply
+        if [row.status for row in rows(db).values()] == ["done"]:
+            break
+        await asyncio.sleep(0.05)
+    [row] = rows(db).values()
+    assert row.status == "done"
+    assert json.loads(row.payload)["message"]["text"] == "附件大小有什么限制？"
+    [log] = db.call(lambda s: list(s.exec(select(QuestionLog)).all()))
+    assert log.replied_at is not None
+
+
+async def test_a_question_left_unfinished_by_a_crash_is_answered_after_restart(
+    app: Application,  # type: ignore[type-arg]
+    fake: FakeTelegram,
+    alice: None,
+    db: Database,
+    clock: FrozenClock,
+):
+    left_by_a_dead_process(db, clock, text_update(77, 5, "附件大小有什么限制？"))
+
+    assert await queue_of(app).maintain(app.bot) == 1
+    assert await handle_queued(app) == 1
+
+    [reply] = fake.messages(ALICE)
+    assert reply["text"].startswith("附件大小有什么限制？")
+    assert rows(db)[77].status == "done"
+
+
+async def test_a_question_answered_just_before_the_crash_is_not_answered_again(
+    app: Application,  # type: ignore[type-arg]
+    fake: FakeTelegram,
+    alice: None,
+    db: Database,
+    clock: FrozenClock,
+):
+    # The process answered (the reply is recorded) and died before marking the update done.
+    payload = text_update(78, 6, "附件大小有什么限制？")
+    await app.process_update(Update.de_json(payload, app.bot))
+    assert len(fake.messages(ALICE)) == 1
+    left_by_a_dead_process(db, clock, payload)
+
+    assert await queue_of(app).maintain(app.bot) == 1
+    await handle_queued(app)
+
+    assert len(fake.messages(ALICE)) == 1
+    assert len(db.call(lambda s: list(s.exec(select(QuestionLog)).all()))) == 1
+    assert rows(db)[78].status == "done"
+
+
+async def test_a_webhook_redelivery_is_not_handled_twice(
+    app: Application,  # type: ignore[type-arg]
+    alice: None,
+    db: Database,
+):
+    queue = queue_of(app)
+    update = Update.de_json(text_update(90, 9, "你好"), app.bot)
+    assert await queue.put_once(update) is True
+    assert await queue.put_once(update) is False
+    assert queue.qsize() == 1
+
+
+async def test_polling_waits_while_the_database_cannot_store_updates(
+    app: Application,  # type: ignore[type-arg]
+    clock: FrozenClock,
+):
+    broken = Database("sqlite://")  # no tables at all: every write fails, as with a lost disk
+    queue = InboxQueue(db=broken, clock=clock)
+    update = Update.de_json(text_update(91, 10, "你好"), app.bot)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(queue.put(update), timeout=1.2)
+    assert queue.qsize() == 0  # not queued: PTB would not fetch (acknowledge) further updates
+    broken.dispose()
