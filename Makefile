@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run sandbox test test-postgres lint bench clean
+.PHONY: setup run sandbox test test-postgres crash-drill lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: lint
 # it); as root it installs PostgreSQL from Debian packages when initdb/pg_ctl are missing.
 test-postgres: $(STAMP)
 	.ci/test-postgres
+
+# The bot under load, killed with SIGKILL and restarted: last line `N lost, N duplicated`
+# (bench/crash_drill.py; SQLite here, PostgreSQL in .ci/test-postgres with HELPDESK_CRASH_DRILL=1).
+crash-drill: $(STAMP)
+	$(BIN)/python bench/crash_drill.py --quiet
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -123,8 +124,8 @@ def build_application(
         # Reminders that fell due while the bot was down go out now (most urgent stage only),
         # then the reminder tick and the 09:00 job (bot/bureau_desk.py).
         await reminder_desk.start(application)
-        # Updates a crashed run received but did not finish are handled now, then every lease/3.
-        inbox_queue.schedule(application)
+        # Updates this instance received before a crash and did not finish: first in the queue.
+        await inbox_queue.start(application)
         if web_server is not None:
             await web_server.start()  # a taken port stops start-up: better than a silent gap
         else:
@@ -149,8 +150,9 @@ def build_application(
         await asyncio.to_thread(db.dispose)
 
     # Every update is stored before Telegram is told we have it (bot/inbox_queue.py).
+    owner = instance_name(settings)
     updates = inbox_queue.InboxQueue(
-        db=db, clock=clock, lease=timedelta(seconds=settings.inbox_lease_seconds)
+        db=db, clock=clock, owner=owner, lease=timedelta(seconds=settings.inbox_lease_seconds)
     )
     application = (
         ApplicationBuilder()
@@ -184,7 +186,9 @@ def build_application(
             webhook=webhook,
         )
     application.bot_data.web = web_server  # type: ignore[attr-defined]  # tests read its port
-    desk = Desk(settings=settings, db=db, clock=clock, roles=roles, bot=application.bot)
+    desk = Desk(
+        settings=settings, db=db, clock=clock, roles=roles, bot=application.bot, owner=owner
+    )
     # Binding people and review-item uploads (bot/bureau_bind.py): before the desk, whose group -1
     # relays every private message (a shared contact is not for staff), and before the FAQ's
     # catch-alls in group 0.
@@ -207,6 +211,16 @@ def build_application(
     handlers.register(application)
     application.add_error_handler(report_error)
     return application
+
+
+def instance_name(settings: Settings) -> str:
+    """Who claims inbox and outbox rows: stable across restarts, so a restarted process takes
+    back at once what it held when it died. Polling allows one process per bot (the host name);
+    webhook instances on one host differ by their port."""
+    if settings.instance_name:
+        return settings.instance_name
+    host = socket.gethostname()
+    return f"{host}:{settings.http_port}" if settings.webhook_url is not None else host
 
 
 def load_bundled_faq(session: Session, path: Path, *, now: datetime) -> int:

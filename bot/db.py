@@ -46,7 +46,10 @@ def import_models() -> None:
 def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        if parsed.get_backend_name() == "postgresql":
+            event.listen(engine, "before_cursor_execute", _without_nul, retval=True)
+        return engine
 
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +75,24 @@ def make_engine(url: str) -> Engine:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _without_nul(
+    conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+) -> tuple[str, Any]:
+    """PostgreSQL text cannot hold NUL (SQLite can): a user's message, a name or an imported cell
+    with one would fail to store. It carries no meaning, so it is dropped on the way in."""
+    return statement, _strip_nul(parameters)
+
+
+def _strip_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {key: _strip_nul(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_strip_nul(item) for item in value)
+    return value
 
 
 class Database:

@@ -39,7 +39,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import relay, staff_faq, tickets
+from bot import outbox, relay, staff_faq, tickets
 from bot.clock import Clock
 from bot.context import HelpdeskContext
 from bot.db import Database
@@ -67,7 +67,14 @@ class Desk:
     where tickets live in the staff group."""
 
     def __init__(
-        self, *, settings: Settings, db: Database, clock: Clock, roles: Roles, bot: Bot
+        self,
+        *,
+        settings: Settings,
+        db: Database,
+        clock: Clock,
+        roles: Roles,
+        bot: Bot,
+        owner: str | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -101,6 +108,7 @@ class Desk:
             prepare=self.place,
             on_sent=relay.record_sent,
             on_blocked=self._record_blocked,
+            owner=owner,
         )
 
     # --- start-up and jobs ----------------------------------------------------------------------
@@ -109,6 +117,12 @@ class Desk:
         """At start: learn whether the staff group has topics, send what a previous run left
         pending (backoff or not: a restart is a reason to try again), schedule the jobs."""
         await self.is_forum()
+        if self.sender.owner is not None:
+            # Rows this instance was sending when it died would wait for their lease otherwise,
+            # and every later message to the same chats behind them.
+            taken_back = await self.db.run(outbox.release_own, owner=self.sender.owner)
+            if taken_back:
+                logger.info("%d outbox messages claimed before a crash go again", taken_back)
         sent = await self.sender.flush(ignore_backoff=True)
         if sent:
             logger.info("sent %d outbox messages left pending by the previous run", sent)

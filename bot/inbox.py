@@ -4,8 +4,10 @@ Telegram forgets an update once the bot acknowledges it (polling: the next ``get
 webhook: the 200 answer), but the bot may die between that moment and the end of the update's
 handlers. So the receiving side records each update here first (``pending``, leased to this
 process) and the processing side marks it ``done`` once every handler has run. Updates still
-pending when their lease runs out belonged to a process that died: another process (or the same
-one after a restart) claims them and handles them again. Handlers are written so that a second run
+pending when their lease runs out belonged to a process that died: another process claims them and
+handles them again. Each row names its owner (the instance name, stable across restarts), so a
+restarted process takes back its own unfinished updates at once, before it polls anything new: a
+user's messages keep their order across the crash. Handlers are written so that a second run
 of the same update changes nothing and sends nothing twice (dedupe keys in the outbox, a question's
 reply recorded per message; see ``bot/relay.py`` and ``faq.service.log_question``).
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, Text, delete, func, update
 from sqlalchemy.exc import IntegrityError
@@ -37,6 +40,7 @@ class InboxUpdate(SQLModel, table=True):
     )
     payload: str = Field(sa_column=Column(Text, nullable=False))  # the update's JSON, as received
     status: str = Field(default="pending", max_length=16, index=True)  # pending | done | failed
+    owner: str = Field(default="", max_length=128)  # the instance holding it (bot/inbox_queue.py)
     attempts: int = 1
     received_at: datetime = utc_column()
     lease_until: datetime | None = utc_column(nullable=True, index=True)
@@ -44,14 +48,20 @@ class InboxUpdate(SQLModel, table=True):
 
 
 def record(
-    session: Session, *, update_id: int, payload: str, now: datetime, lease: timedelta = LEASE
+    session: Session,
+    *,
+    update_id: int,
+    payload: str,
+    now: datetime,
+    owner: str = "",
+    lease: timedelta = LEASE,
 ) -> bool:
     """Keep a received update, leased to the caller; False if it is known already (Telegram sent it
     again, or another process has it), in which case the caller must not handle it."""
     if session.get(InboxUpdate, update_id) is not None:
         return False
     row = InboxUpdate(
-        update_id=update_id, payload=payload, received_at=now, lease_until=now + lease
+        update_id=update_id, payload=payload, received_at=now, lease_until=now + lease, owner=owner
     )
     try:
         with session.begin_nested():  # another process recording the same update: theirs
@@ -82,8 +92,17 @@ def renew(
         )
 
 
+def claim_own(
+    session: Session, *, owner: str, now: datetime, lease: timedelta = LEASE
+) -> list[InboxUpdate]:
+    """At start: the updates this instance's previous run stored and did not finish (it died),
+    whatever their lease says, oldest first."""
+    query = select(InboxUpdate).where(InboxUpdate.status == "pending", InboxUpdate.owner == owner)
+    return _claim(session, query, owner=owner, now=now, lease=lease)
+
+
 def claim_abandoned(
-    session: Session, *, now: datetime, lease: timedelta = LEASE, limit: int = 200
+    session: Session, *, owner: str = "", now: datetime, lease: timedelta = LEASE, limit: int = 200
 ) -> list[InboxUpdate]:
     """Lease pending updates whose lease ran out (their process died), oldest first.
 
@@ -91,12 +110,19 @@ def claim_abandoned(
     (SQLite's ``BEGIN IMMEDIATE`` serialises them instead). An update that has been claimed
     ``MAX_ATTEMPTS`` times is most likely what killed the process: it is set aside as ``failed``
     (kept for a look) rather than crashing every process in turn."""
-    rows = session.exec(
+    query = (
         select(InboxUpdate)
         .where(InboxUpdate.status == "pending", col(InboxUpdate.lease_until) <= now)
-        .order_by(col(InboxUpdate.update_id))
         .limit(limit)
-        .with_for_update(skip_locked=True)
+    )
+    return _claim(session, query, owner=owner, now=now, lease=lease)
+
+
+def _claim(
+    session: Session, query: Any, *, owner: str, now: datetime, lease: timedelta
+) -> list[InboxUpdate]:
+    rows = session.exec(
+        query.order_by(col(InboxUpdate.update_id)).with_for_update(skip_locked=True)
     ).all()
     claimed: list[InboxUpdate] = []
     for row in rows:
@@ -105,6 +131,7 @@ def claim_abandoned(
         else:
             row.attempts += 1
             row.lease_until = now + lease
+            row.owner = owner
             claimed.append(row)
         session.add(row)
     return claimed

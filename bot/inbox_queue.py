@@ -32,10 +32,13 @@ PURGE_EVERY = timedelta(hours=1)
 
 
 class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
-    def __init__(self, *, db: Database, clock: Clock, lease: timedelta = inbox.LEASE) -> None:
+    def __init__(
+        self, *, db: Database, clock: Clock, owner: str = "", lease: timedelta = inbox.LEASE
+    ) -> None:
         super().__init__()
         self.db = db
         self.clock = clock
+        self.owner = owner  # this instance's name: its rows survive its restarts
         self.lease = lease
         self.held: set[int] = set()  # updates this process holds: queued or being handled
         self._last_purge = None
@@ -64,6 +67,7 @@ class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
             update_id=update.update_id,
             payload=json.dumps(update.to_dict(), ensure_ascii=False),
             now=self.clock.now(),
+            owner=self.owner,
             lease=self.lease,
         )
         if not fresh:
@@ -77,28 +81,42 @@ class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
         self.held.discard(update.update_id)
         await self.db.run(inbox.mark_done, update_ids=[update.update_id], now=self.clock.now())
 
+    async def recover(self, bot: Any) -> int:
+        """At start, before polling or the webhook: queue what this instance's previous run left
+        unfinished, so it is handled before anything newer from the same chats."""
+        rows = await self.db.run(
+            inbox.claim_own, owner=self.owner, now=self.clock.now(), lease=self.lease
+        )
+        await self._queue_claimed(rows, bot, "before it stopped")
+        return len(rows)
+
     async def maintain(self, bot: Any) -> int:
         """Renew this process's leases and take over updates abandoned by a dead process; returns
         how many were taken over. Runs every lease/3 (see :func:`schedule`)."""
         now = self.clock.now()
         if self.held:
             await self.db.run(inbox.renew, update_ids=sorted(self.held), now=now, lease=self.lease)
-        rows = await self.db.run(inbox.claim_abandoned, now=now, lease=self.lease)
-        for row in rows:
-            update = Update.de_json(json.loads(row.payload), bot)
-            logger.warning(
-                "update %s was left unfinished by a stopped process: handling it (attempt %d)",
-                row.update_id,
-                row.attempts,
-            )
-            self.held.add(row.update_id)
-            await super().put(update)
+        rows = await self.db.run(
+            inbox.claim_abandoned, owner=self.owner, now=now, lease=self.lease
+        )
+        await self._queue_claimed(rows, bot, "by a process that stopped")
         if self._last_purge is None or now - self._last_purge >= PURGE_EVERY:
             self._last_purge = now
             purged = await self.db.run(inbox.purge_done, now=now)
             if purged:
                 logger.info("inbox: %d handled updates older than a week removed", purged)
         return len(rows)
+
+    async def _queue_claimed(self, rows: list[inbox.InboxUpdate], bot: Any, whose: str) -> None:
+        for row in rows:
+            logger.warning(
+                "update %s was left unfinished %s: handling it (attempt %d)",
+                row.update_id,
+                whose,
+                row.attempts,
+            )
+            self.held.add(row.update_id)
+            await super().put(Update.de_json(json.loads(row.payload), bot))
 
 
 class InboxApplication(Application):  # type: ignore[type-arg]
@@ -123,15 +141,17 @@ async def maintain_inbox(context: ContextTypes.DEFAULT_TYPE) -> None:
         await queue.maintain(context.bot)
 
 
-def schedule(application: Application) -> None:  # type: ignore[type-arg]
-    """The inbox job: at once (updates left by the previous run), then every lease/3."""
+async def start(application: Application) -> None:  # type: ignore[type-arg]
+    """What this instance left unfinished first, then the job: every lease/3, renew this
+    process's leases and take over updates of processes that died."""
     queue = application.update_queue
     assert isinstance(queue, InboxQueue)
     assert application.job_queue is not None
+    await queue.recover(application.bot)
     application.job_queue.run_repeating(
         maintain_inbox,
         interval=queue.lease.total_seconds() / 3,
-        first=0,
+        first=queue.lease.total_seconds() / 3,
         name="inbox",
         job_kwargs={"misfire_grace_time": None, "coalesce": True, "max_instances": 1},
     )

@@ -34,7 +34,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import BigInteger, Column, Text
+from sqlalchemy import BigInteger, Column, Text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 from sqlmodel import Field, Session, SQLModel, col, exists, or_, select
@@ -73,6 +73,9 @@ class OutboxMessage(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime = utc_column(index=True)
     claimed_until: datetime | None = utc_column(nullable=True)
+    # The instance that claimed it: after a crash its restart takes the row back at once instead
+    # of waiting for the lease (bot/inbox_queue.py names instances).
+    claimed_by: str | None = Field(default=None, max_length=128)
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     sent_message_id: int | None = Field(default=None, index=True, sa_type=BigInteger)
     created_at: datetime = utc_column()
@@ -179,12 +182,14 @@ def claim_due(
     now: datetime,
     limit: int = BATCH,
     ignore_backoff: bool = False,
+    owner: str | None = None,
 ) -> list[OutboxMessage]:
     """Lease the pending rows that are due (all pending unleased rows with ``ignore_backoff``,
     used at start-up), oldest first."""
     rows = list(session.exec(due_rows(now=now, limit=limit, ignore_backoff=ignore_backoff)).all())
     for row in rows:
         row.claimed_until = now + LEASE
+        row.claimed_by = owner
         row.attempts += 1
         session.add(row)
     return rows
@@ -249,6 +254,21 @@ def release(session: Session, *, row_ids: list[int], at: datetime) -> None:
         row.next_attempt_at = max(row.next_attempt_at, at)
         row.claimed_until = None
         session.add(row)
+
+
+def release_own(session: Session, *, owner: str) -> int:
+    """At start: drop the leases this instance's previous run held when it died. Those rows'
+    fate is unknown (sent or not); they go again: a rare duplicate rather than a lost message."""
+    result = session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.status == "pending",
+            OutboxMessage.claimed_by == owner,
+            col(OutboxMessage.claimed_until).is_not(None),
+        )
+        .values(claimed_until=None)
+    )
+    return max(result.rowcount, 0)
 
 
 def pending_rows(session: Session) -> list[OutboxMessage]:

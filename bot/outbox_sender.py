@@ -62,7 +62,9 @@ class OutboxSender:
         on_sent: SentHook | None = None,
         on_blocked: BlockedHook | None = None,
         jitter: Callable[[], float] = random.random,
+        owner: str | None = None,
     ) -> None:
+        self.owner = owner  # the instance name claims are recorded under (bot/outbox.py)
         self.bot = bot
         self.db = db
         self.clock = clock
@@ -102,7 +104,9 @@ class OutboxSender:
     async def _flush_locked(self, *, ignore_backoff: bool) -> int:
         sent = 0
         while True:
-            rows = await self.db.run(claim_due, now=self.clock.now(), ignore_backoff=ignore_backoff)
+            rows = await self.db.run(
+                claim_due, now=self.clock.now(), ignore_backoff=ignore_backoff, owner=self.owner
+            )
             if not rows:
                 return sent
             batch_sent = await self._send_batch(rows)

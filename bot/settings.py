@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     # How long an update received by one process is its own (bot/inbox.py): after that, if the
     # process has not finished it (it died), another one, or the restarted one, handles it.
     inbox_lease_seconds: float = Field(default=30.0, ge=1)
+    # Names this process in the inbox and outbox; unset: the host name (plus the HTTP port in
+    # webhook mode). Must differ between instances running at once and stay the same across a
+    # restart of one.
+    instance_name: str | None = Field(default=None, min_length=1, max_length=128)
 
     # Review items and reminders (reminders/). The review-events endpoint listens on
     # HELPDESK_HTTP_HOST:HELPDESK_HTTP_PORT only when HELPDESK_API_TOKEN is set; port 0 disables

@@ -267,7 +267,7 @@ async def test_bureaus_xlsx_with_a_control_character_in_a_name(bureaus: Bureaus)
     with bureaus.db.session() as session:
         bureau = session.get(Bureau, "3301")
         assert bureau is not None
-        bureau.name = "\x1b=杭州市\x00财政局"
+        bureau.name = "\x1b=杭州市\x07财政局"
         session.add(bureau)
     await bureaus.send(STAFF_MEMBER, "/bureaus xlsx", chat_id=STAFF)
     document = bureaus.fake.messages(STAFF)[-1]["document"]

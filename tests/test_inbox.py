@@ -108,6 +108,19 @@ def test_renewed_leases_are_not_taken_over(db: Database, clock: FrozenClock):
     assert len(db.call(inbox.claim_abandoned, now=start + timedelta(seconds=51))) == 1
 
 
+def test_a_restarted_instance_takes_back_its_own_updates_without_waiting_for_the_lease(
+    db: Database, clock: FrozenClock
+):
+    now = clock.now()
+    db.call(inbox.record, update_id=1, payload="{}", now=now, owner="host-a")
+    db.call(inbox.record, update_id=2, payload="{}", now=now, owner="host-b")  # alive elsewhere
+    db.call(inbox.record, update_id=3, payload="{}", now=now, owner="host-a")
+    db.call(inbox.mark_done, update_ids=[3], now=now)
+
+    assert [row.update_id for row in db.call(inbox.claim_own, owner="host-a", now=now)] == [1]
+    assert db.call(inbox.claim_abandoned, owner="host-a", now=now) == []
+
+
 def test_an_update_that_keeps_killing_its_process_is_set_aside(db: Database, clock: FrozenClock):
     left_by_a_dead_process(db, clock, text_update(5, 1, "x"), attempts=inbox.MAX_ATTEMPTS)
     assert db.call(inbox.claim_abandoned, now=clock.now()) == []
@@ -161,6 +174,22 @@ async def test_a_question_left_unfinished_by_a_crash_is_answered_after_restart(
     [reply] = fake.messages(ALICE)
     assert reply["text"].startswith("附件大小有什么限制？")
     assert rows(db)[77].status == "done"
+
+
+async def test_at_start_this_instances_unfinished_updates_are_queued_before_anything_new(
+    app: Application,  # type: ignore[type-arg]
+    fake: FakeTelegram,
+    alice: None,
+    db: Database,
+    clock: FrozenClock,
+):
+    queue = queue_of(app)
+    for update_id, text in ((80, "附件大小有什么限制？"), (81, "忘记密码怎么办")):
+        payload = json.dumps(text_update(update_id, update_id, text))
+        db.call(inbox.record, update_id=update_id, payload=payload, now=clock.now(),
+                owner=queue.owner)  # fmt: skip
+    assert await queue.recover(app.bot) == 2
+    assert [queue.get_nowait().update_id for _ in range(2)] == [80, 81]
 
 
 async def test_a_question_answered_just_before_the_crash_is_not_answered_again(

@@ -206,6 +206,19 @@ async def test_a_claimed_row_is_not_claimed_again_until_its_lease_expires(
     assert [r.dedupe_key for r in again] == ["k1", "k2", "bob"]
 
 
+def test_a_restarted_instance_takes_back_its_own_claims_but_not_another_ones(
+    db: Database, clock: FrozenClock
+):
+    queue(db, clock, "mine")
+    queue(db, clock, "theirs", chat_id=BOB)
+    db.call(outbox.claim_due, now=clock.now(), limit=1, owner="host-a")  # then host-a died
+    db.call(outbox.claim_due, now=clock.now(), owner="host-b")  # alive, still sending
+
+    assert db.call(outbox.release_own, owner="host-a") == 1
+    assert [r.dedupe_key for r in db.call(outbox.claim_due, now=clock.now())] == ["mine"]
+    assert row(db, "mine").attempts == 2  # the unknown first attempt counts
+
+
 def test_backoff_grows_and_is_capped():
     assert outbox.backoff(1, jitter=0.999) < timedelta(seconds=outbox.BACKOFF_BASE_SECONDS)
     assert outbox.backoff(3, jitter=0.0) == timedelta(seconds=outbox.BACKOFF_BASE_SECONDS * 2)

@@ -372,7 +372,7 @@ async def test_report_drops_control_characters_a_workbook_cannot_hold(
     app: Application,  # type: ignore[type-arg]
 ):
     # openpyxl refuses them (IllegalCharacterError): one such question used to break /report.
-    add_ticket(db, "\x1b=1+1 附件\x00传不上去", reported=False)
+    add_ticket(db, "\x1b=1+1 附件\x07传不上去", reported=False)
     log(db, "发票\x07抬头写错了")
 
     message = await staff_says(bot, "/report")
