@@ -147,6 +147,8 @@ def build_application(
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         if web_server is not None:
             await web_server.stop()
+        # The handlers are finished: their last done marks go out before the database closes.
+        await updates.close()
         await asyncio.to_thread(db.dispose)
 
     # Every update is stored before Telegram is told we have it (bot/inbox_queue.py).
@@ -158,6 +160,9 @@ def build_application(
         ApplicationBuilder()
         .application_class(inbox_queue.InboxApplication)
         .update_queue(updates)
+        # Each getUpdates (which acknowledges what was fetched before) first waits until the
+        # updates put on the queue are committed: they are stored in batches.
+        .get_updates_request(inbox_queue.InboxRequest(updates, connection_pool_size=1))
         .token(settings.bot_token.get_secret_value())
         .base_url(settings.telegram_api_url)
         .base_file_url(settings.telegram_file_url)

@@ -14,8 +14,9 @@ answered "no longer valid" and changes nothing.
 
 退回 stores a :class:`reminders.engine.ReturnPrompt` (in the database, so a restart in between
 loses nothing); the reviewer's reply to the prompt, or their next text within 30 minutes, is the
-reason. That handler runs in group -3, before the ticket relay (-1) and the FAQ (0), and lets
-every other message through untouched.
+reason. That handler runs in group -3, after remember_user (-5: it reads whether a prompt is
+open, bot/context.py's Talking), before the ticket relay (-1) and the FAQ (0), and lets every
+other message through untouched.
 
 Jobs: the tick every minute (``reminders-tick``), plus a daily run at 09:00 local time so the
 digest and the overdue mornings go out on the minute (``reminders-morning``). Every day, not
@@ -67,7 +68,7 @@ logger = logging.getLogger(__name__)
 
 REVIEW_PATTERN = r"^rv:(ok|rt):(.+)$"
 _REVIEW = re.compile(REVIEW_PATTERN, re.DOTALL)
-REASON_GROUP = -3  # before remember_user (-2), the desk's relay (-1) and the FAQ (0)
+REASON_GROUP = -3  # after remember_user (-5), before the desk's relay (-1) and the FAQ (0)
 BUTTON_GROUP = -1
 TICK_SECONDS = 60
 BUREAUS_SHOWN = 30  # in the chat; the workbook has all of them
@@ -206,11 +207,16 @@ async def reason_message(update: Update, context: HelpdeskContext) -> None:
     services, reminders = context.services, reminder_desk_of(context)
     lang = reminders.config.lang
     reply_to = message.reply_to_message.message_id if message.reply_to_message else None
-    prompt = await services.db.run(
-        engine.open_prompt, user_id=user.id, reply_to=reply_to, now=services.now()
-    )
+    talking, now = context.talking, services.now()
+    if talking is not None:  # read with the ChatUser (remember_user): no query of its own
+        prompt = engine.answered_prompt(talking.return_prompt, reply_to=reply_to, now=now)
+    else:
+        prompt = await services.db.run(
+            engine.open_prompt, user_id=user.id, reply_to=reply_to, now=now
+        )
     if prompt is None:
         return  # not answering a 退回: the desk and the FAQ handle it
+    # return_item below re-reads the prompt in its own transaction (ReviewRefused if it is gone).
     reason = (message.text or "").strip()
     if not reason:
         await message.reply_html(t(lang, "rv_reason_empty"))
@@ -226,8 +232,10 @@ async def reason_message(update: Update, context: HelpdeskContext) -> None:
     except ReviewRefused as refused:
         logger.info("refused return reason from %s: %s", user.id, refused)
         await services.db.run(engine.cancel_prompt, user_id=user.id)
+        forget_prompt(context)
         await message.reply_html(t(lang, "rv_refused"))
         raise ApplicationHandlerStop from None
+    forget_prompt(context)
     await message.reply_html(
         t(
             lang,
@@ -246,9 +254,19 @@ async def cancel_return(update: Update, context: HelpdeskContext) -> None:
     message, user = update.effective_message, update.effective_user
     if message is None or user is None:
         return
+    talking = context.talking
+    if talking is not None and talking.return_prompt is None:
+        return  # none open when the update arrived (remember_user read it): /cancel as before
     if await context.services.db.run(engine.cancel_prompt, user_id=user.id):
+        forget_prompt(context)
         await message.reply_html(t(reminder_desk_of(context).config.lang, "rv_cancelled"))
         raise ApplicationHandlerStop
+
+
+def forget_prompt(context: HelpdeskContext) -> None:
+    """The prompt is gone: what this update's later handlers see too."""
+    if context.talking is not None:
+        context.talking.return_prompt = None
 
 
 # --- /bureaus -------------------------------------------------------------------------------------

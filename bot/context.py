@@ -25,6 +25,7 @@ from faq.service import FaqIndex
 if TYPE_CHECKING:
     from bot.desk import Desk
     from bot.models import ChatUser
+    from reminders.engine import ReturnPrompt
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,18 @@ class BotData:
     desk: Desk  # the escalation desk: its configuration and the outbox sender
 
 
+@dataclass(slots=True)
+class Talking:
+    """What later handler groups would ask the database about the user of a private message, read
+    by :func:`bot.handlers.remember_user` in the same transaction as the ChatUser, as it stood
+    when the update's handling began. A handler that changes it within the update changes it here
+    too; the handlers that decide on it (bureau_desk's return reason, the desk's relay) still
+    re-check inside their own transaction whenever they act on it."""
+
+    return_prompt: ReturnPrompt | None  # the reviewer's pending 退回, answered or not
+    active_ticket: bool  # an open or answered ticket: the desk relays the message to staff
+
+
 class HelpdeskContext(CallbackContext[ExtBot[None], dict, dict, BotData]):
     """The context of one update: the services plus who is talking, remembered by the first
     handler group (see :func:`bot.handlers.remember_user`)."""
@@ -65,6 +78,9 @@ class HelpdeskContext(CallbackContext[ExtBot[None], dict, dict, BotData]):
     ) -> None:
         super().__init__(application=application, chat_id=chat_id, user_id=user_id)
         self.chat_user: ChatUser | None = None
+        # Private messages only; None = not read (another kind of update, or no remember_user):
+        # the handlers then ask the database themselves.
+        self.talking: Talking | None = None
 
     @property
     def services(self) -> Services:

@@ -56,7 +56,7 @@ from reminders.calendar import BusinessHours, is_business_time
 
 logger = logging.getLogger(__name__)
 
-DESK_GROUP = -1  # after remember_user (-2), before the FAQ handlers (0)
+DESK_GROUP = -1  # after remember_user (-5), before the FAQ handlers (0)
 NEW_MESSAGE = filters.UpdateType.MESSAGE
 REMINDER_INTERVAL_SECONDS = 60
 MY_TICKETS_SHOWN = 10
@@ -303,6 +303,8 @@ async def escalate(
         )
     except tickets.UserBanned:
         return t(lang, "ticket_received")
+    if context.talking is not None:  # about this update's user, the one escalating
+        context.talking.active_ticket = True  # what this update's later handlers see too
     topic_id = escalated.ticket.topic_id
     if escalated.reopened and topic_id is not None and desk.config.staff_chat_id is not None:
         try:
@@ -382,6 +384,12 @@ async def relay_from_user(update: Update, context: HelpdeskContext) -> None:
     if message is None or user is None:
         return
     desk, services = desk_of(context), context.services
+    talking = context.talking
+    if talking is not None and not talking.active_ticket:
+        # No active ticket when the update arrived (remember_user read it): the FAQ answers. A
+        # ticket opened meanwhile by another chat's update (a button pressed in a group) is as if
+        # it had been opened just after this message, as could always happen.
+        return
     kind, text, file_id = content_of(message)
     try:
         relayed = await services.db.run(

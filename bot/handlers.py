@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlmodel import Session
 from telegram import (
@@ -33,9 +33,10 @@ from telegram.ext import (
     filters,
 )
 
-from bot import bureau_bind, metrics
-from bot.context import HelpdeskContext
+from bot import bureau_bind, metrics, tickets
+from bot.context import HelpdeskContext, Talking
 from bot.desk import contact_pressed, render_contact
+from bot.inbox_queue import InboxQueue
 from bot.keyboards import (
     ContactPress,
     ExamplePress,
@@ -64,6 +65,7 @@ from faq.service import (
     own_question,
     record_feedback,
 )
+from reminders.engine import ReturnPrompt
 
 logger = logging.getLogger(__name__)
 
@@ -73,9 +75,13 @@ LANG_ALIASES = {"zh": "zh", "cn": "zh", "中文": "zh", "en": "en", "english": "
 
 # Only new messages: an edit of an old question is not a new question.
 NEW_MESSAGE = filters.UpdateType.MESSAGE
-# The update counter's own handler group, before every other (-3 is bot/bureau_desk.py's): in a
-# group only the first matching handler runs, so a catch-all TypeHandler must be alone in its group.
+# The update counter's own handler group, before every other: in a group only the first matching
+# handler runs, so a catch-all TypeHandler must be alone in its group.
 METRICS_GROUP = -10
+# remember_user's: before bot/bureau_desk.py's return reason (-3), the desk (-1) and the FAQ (0),
+# which all use what it reads.
+USER_GROUP = -5
+LAST_SEEN_STEP = timedelta(minutes=15)  # ChatUser.last_seen_at is this precise
 
 
 # --- chat users (the Telegram edge's own table) ---------------------------------------------------
@@ -91,10 +97,18 @@ def touch_chat_user(
     blocked_bot: bool = False,
     now: datetime,
 ) -> ChatUser:
-    """Create or refresh the user as Telegram describes them now."""
+    """Create or refresh the user as Telegram describes them now. No write when nothing changed
+    (``last_seen_at`` moves in steps of :data:`LAST_SEEN_STEP`): most updates only read."""
     user = session.get(ChatUser, user_id)
     if user is None:
         user = ChatUser(id=user_id, created_at=now, last_seen_at=now)
+    elif (user.first_name, user.username, user.telegram_lang, user.blocked_bot) == (
+        first_name,
+        username,
+        telegram_lang,
+        blocked_bot,
+    ) and now - user.last_seen_at < LAST_SEEN_STEP:
+        return user
     user.first_name = first_name
     user.username = username
     user.telegram_lang = telegram_lang
@@ -102,6 +116,37 @@ def touch_chat_user(
     user.blocked_bot = blocked_bot
     session.add(user)
     return user
+
+
+def who_is_talking(
+    session: Session,
+    *,
+    user_id: int,
+    first_name: str,
+    username: str | None,
+    telegram_lang: str | None,
+    blocked_bot: bool = False,
+    private_message: bool = False,
+    now: datetime,
+) -> tuple[ChatUser, Talking | None]:
+    """The ChatUser (refreshed) and, for a private message, what the later handler groups need to
+    know about its sender (:class:`bot.context.Talking`): one transaction instead of three."""
+    user = touch_chat_user(
+        session,
+        user_id=user_id,
+        first_name=first_name,
+        username=username,
+        telegram_lang=telegram_lang,
+        blocked_bot=blocked_bot,
+        now=now,
+    )
+    if not private_message:
+        return user, None
+    talking = Talking(
+        return_prompt=session.get(ReturnPrompt, user_id),
+        active_ticket=tickets.active_ticket(session, user_id=user_id) is not None,
+    )
+    return user, talking
 
 
 def choose_lang(session: Session, *, user_id: int, lang: str, now: datetime) -> ChatUser:
@@ -183,18 +228,24 @@ async def count_update(update: Update, context: HelpdeskContext) -> None:
 
 
 async def remember_user(update: Update, context: HelpdeskContext) -> None:
-    """Upsert the ChatUser for every update from a person (handler group -2)."""
+    """Refresh the ChatUser for every update from a person (handler group USER_GROUP), and for a
+    private message read what the later groups need about its sender (context.talking)."""
     user = update.effective_user
     if user is None or user.is_bot:
         return
     services = context.services
-    context.chat_user = await services.db.run(
-        touch_chat_user,
+    chat = update.effective_chat
+    context.chat_user, context.talking = await services.db.run(
+        who_is_talking,
         user_id=user.id,
         first_name=user.first_name,
         username=user.username,
         telegram_lang=user.language_code,
         blocked_bot=blocks_bot(update),
+        # What bureau_desk's reason_message and the desk's relay_from_user are registered for.
+        private_message=update.message is not None
+        and chat is not None
+        and chat.type == ChatType.PRIVATE,
         now=services.now(),
     )
 
@@ -296,7 +347,13 @@ async def ask(update: Update, context: HelpdeskContext) -> None:
         return  # this update is handled a second time (after a crash): answered already
     text, keyboard = render_match(lang, log.id, match, services.faq)
     await message.reply_html(text, reply_markup=keyboard)
-    await services.db.run(mark_replied, question_id=log.id, now=services.now())
+    queue = context.application.update_queue
+    if isinstance(queue, InboxQueue):
+        # Committed before this returns, as before, but together with other chats' marks and
+        # inbox writes (the inbox's ordered writer).
+        await queue.mark_replied(log.id)
+    else:
+        await services.db.run(mark_replied, question_id=log.id, now=services.now())
 
 
 async def not_text(update: Update, context: HelpdeskContext) -> None:
@@ -438,10 +495,10 @@ async def _drop_buttons(query: CallbackQuery) -> None:
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Add the handlers; group -2 remembers the user before any reply is decided (group -1 is
-    the escalation desk's, see bot/desk.py)."""
+    """Add the handlers; group USER_GROUP remembers the user before any reply is decided (group
+    -1 is the escalation desk's, see bot/desk.py)."""
     application.add_handler(TypeHandler(Update, count_update), group=METRICS_GROUP)
-    application.add_handler(TypeHandler(Update, remember_user), group=-2)
+    application.add_handler(TypeHandler(Update, remember_user), group=USER_GROUP)
     application.add_handler(CommandHandler("start", start, filters=NEW_MESSAGE))
     application.add_handler(CommandHandler("help", show_help, filters=NEW_MESSAGE))
     application.add_handler(CommandHandler("lang", set_language, filters=NEW_MESSAGE))

@@ -265,12 +265,16 @@ def _queue_text_to_staff(
     """A question added by a button (not a Telegram message to copy): sent as text."""
     if config.staff_chat_id is None:
         return
+    text = message.text
+    room = TEXT_CHARS - 4  # the mark and its space, counted as Telegram does (UTF-16)
+    if len(text) > room:  # a user message of 4,096 characters plus the mark would be refused
+        text = text[: room - 1] + "…"
     enqueue(
         session,
         key=f"t{ticket.id}:q:{message.id}",
         chat_id=config.staff_chat_id,
         method="sendMessage",
-        payload={"text": f"💬 {_escape(message.text)}", "parse_mode": "HTML"},
+        payload={"text": f"💬 {_escape(text)}", "parse_mode": "HTML"},
         ticket_id=ticket.id,
         kind="relay",
         now=now,

@@ -885,7 +885,13 @@ def open_prompt(
     """The reviewer's open request for a return reason, if this message answers it: a reply to
     the prompt, or any message within :data:`RETURN_PROMPT_TTL` (later, a question to the FAQ
     must not silently become a return reason)."""
-    prompt = session.get(ReturnPrompt, user_id)
+    return answered_prompt(session.get(ReturnPrompt, user_id), reply_to=reply_to, now=now)
+
+
+def answered_prompt(
+    prompt: ReturnPrompt | None, *, reply_to: int | None, now: datetime
+) -> ReturnPrompt | None:
+    """:func:`open_prompt` on a prompt read already (bot/handlers.py's who_is_talking)."""
     if prompt is None:
         return None
     replied = reply_to is not None and reply_to == prompt.prompt_message_id

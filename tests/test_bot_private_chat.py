@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 from sqlmodel import select
 from telegram import Update
 from telegram.error import BadRequest
@@ -689,3 +690,60 @@ async def test_out_of_scope_and_a_forged_button_end_to_end(
     fake.user_presses(BOB, reply, f"cs:{log.id}")
     contact = await fake.next_reply(BOB)
     assert contact["raw_text"].startswith("I can't hand you over to a person in this chat yet.")
+
+
+# --- database round trips ------------------------------------------------------------------------
+
+
+async def test_a_question_takes_two_transactions_besides_the_inbox_writer(
+    bot: Driver, db: Database, monkeypatch: pytest.MonkeyPatch
+):
+    await bot.ask(ALICE, "你好")  # the user exists already: the question below only reads it
+    called: list[str] = []
+    call = Database.call
+
+    def recording(self: Database, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        called.append(fn.__name__)
+        return call(self, fn, *args, **kwargs)
+
+    monkeypatch.setattr(Database, "call", recording)
+    reply = await bot.ask(ALICE, "附件大小有什么限制？")
+    await bot.app.update_queue.flush()  # type: ignore[attr-defined]
+
+    assert reply["text"].startswith("附件大小有什么限制？")
+    # Who is talking (ChatUser, return prompt, active ticket) and the question log; the replied
+    # and done marks go through the inbox's ordered writer (_apply), grouped with other writes.
+    assert [name for name in called if name != "_apply"] == ["who_is_talking", "log_question"]
+    [log] = [q for q in questions(db) if q.text == "附件大小有什么限制？"]
+    assert log.replied_at is not None
+
+
+async def test_an_unchanged_user_is_not_written_again_until_last_seen_is_stale(
+    bot: Driver, db: Database, clock: FrozenClock
+):
+    await bot.ask(ALICE, "你好")
+    first_seen = chat_user(db, ALICE).last_seen_at
+    updates: list[str] = []
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE CHAT_USER"):
+            updates.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        clock.advance(minutes=5)
+        await bot.ask(ALICE, "谢谢")
+        assert updates == []
+        assert chat_user(db, ALICE).last_seen_at == first_seen
+
+        clock.advance(minutes=11)  # last_seen_at is 16 minutes old: refreshed
+        await bot.ask(ALICE, "谢谢")
+        assert len(updates) == 1
+        assert chat_user(db, ALICE).last_seen_at == clock.now()
+
+        bot.fake.add_user(ALICE, "Alice Wang", language_code="zh-hans", username="alice")
+        await bot.ask(ALICE, "谢谢")  # a new name: written at once
+        assert len(updates) == 2
+        assert chat_user(db, ALICE).first_name == "Alice Wang"
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_execute)

@@ -10,14 +10,16 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 from telegram import Update
+from telegram.error import NetworkError
 from telegram.ext import Application
+from telegram.request import HTTPXRequest
 
 from bot import inbox
 from bot.clock import FrozenClock
 from bot.db import Database
 from bot.fakeapi import FakeTelegram
 from bot.inbox import InboxUpdate
-from bot.inbox_queue import InboxQueue
+from bot.inbox_queue import InboxQueue, InboxRequest
 from faq.models import QuestionLog
 
 ALICE = 1001
@@ -68,6 +70,7 @@ async def handle_queued(app: Application) -> int:  # type: ignore[type-arg]
     while not app.update_queue.empty():
         await app.process_update(app.update_queue.get_nowait())
         handled += 1
+    await queue_of(app).flush()  # the done marks are written in the background
     return handled
 
 
@@ -232,7 +235,84 @@ async def test_polling_waits_while_the_database_cannot_store_updates(
     broken = Database("sqlite://")  # no tables at all: every write fails, as with a lost disk
     queue = InboxQueue(db=broken, clock=clock)
     update = Update.de_json(text_update(91, 10, "你好"), app.bot)
+    await queue.put(update)  # buffered: PTB's loop goes on to getUpdates, which waits (below)
     with pytest.raises(TimeoutError):
-        await asyncio.wait_for(queue.put(update), timeout=1.2)
-    assert queue.qsize() == 0  # not queued: PTB would not fetch (acknowledge) further updates
+        await asyncio.wait_for(queue.flush(), timeout=1.2)
+    assert queue.qsize() == 0  # not queued: not stored
+    await queue.close(timeout=0.1)
+    broken.dispose()
+
+
+async def test_an_update_is_committed_before_the_next_getupdates_acknowledges_it(
+    app: Application,  # type: ignore[type-arg]
+    alice: None,
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    queue = queue_of(app)
+    await queue.put(Update.de_json(text_update(92, 11, "你好"), app.bot))
+    seen: list[list[int]] = []
+
+    async def telegram(self: HTTPXRequest, *args: object, **kwargs: object) -> tuple[int, bytes]:
+        seen.append(sorted(rows(db)))  # what is stored when the acknowledging call goes out
+        return 200, b'{"ok": true, "result": []}'
+
+    monkeypatch.setattr(HTTPXRequest, "do_request", telegram)
+    assert await app.bot.get_updates(offset=93, timeout=0) == ()
+    assert seen == [[92]]
+    assert queue.get_nowait().update_id == 92  # queued for its handlers once stored
+
+
+async def test_getupdates_is_not_sent_while_the_updates_cannot_be_stored(
+    app: Application,  # type: ignore[type-arg]
+    clock: FrozenClock,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    broken = Database("sqlite://")
+    queue = InboxQueue(db=broken, clock=clock)
+    request = InboxRequest(queue, ack_wait=0.3)
+    sent: list[object] = []
+
+    async def telegram(self: HTTPXRequest, *args: object, **kwargs: object) -> tuple[int, bytes]:
+        sent.append(args)
+        return 200, b'{"ok": true, "result": []}'
+
+    monkeypatch.setattr(HTTPXRequest, "do_request", telegram)
+    await queue.put(Update.de_json(text_update(94, 12, "你好"), app.bot))
+    with pytest.raises(NetworkError):  # PTB's polling loop retries; Telegram keeps the update
+        await request.do_request("https://api.telegram.org/bot1:x/getUpdates", "POST")
+    assert sent == []
+    await queue.close(timeout=0.1)
+    broken.dispose()
+
+
+async def test_writes_wait_for_their_commit_together_and_in_order(
+    app: Application,  # type: ignore[type-arg]
+    alice: None,
+    db: Database,
+):
+    queue = queue_of(app)
+    updates = [Update.de_json(text_update(i, i, "你好"), app.bot) for i in (95, 96, 97)]
+    results = await asyncio.gather(*(queue.put_once(u) for u in updates))  # webhook requests
+    assert results == [True, True, True]
+    assert [queue.get_nowait().update_id for _ in range(3)] == [95, 96, 97]
+    await queue.done(updates[0])  # not awaited: written with the next round
+    await queue.flush()
+    assert {i: row.status for i, row in rows(db).items()} == {
+        95: "done",
+        96: "pending",
+        97: "pending",
+    }
+
+
+async def test_a_webhook_update_that_cannot_be_stored_is_refused_not_retried(
+    app: Application,  # type: ignore[type-arg]
+    clock: FrozenClock,
+):
+    broken = Database("sqlite://")
+    queue = InboxQueue(db=broken, clock=clock)
+    with pytest.raises(Exception, match="inbox_update"):  # the webhook answers 503
+        await queue.put_once(Update.de_json(text_update(98, 13, "你好"), app.bot))
+    await asyncio.wait_for(queue.flush(), timeout=1)  # dropped: Telegram sends it again
+    await queue.close(timeout=0.1)
     broken.dispose()
