@@ -15,6 +15,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
@@ -36,6 +37,11 @@ NOW = datetime(2026, 11, 23, 10, 0, tzinfo=SHANGHAI)
 
 
 SERVER_URL_ENV = "HELPDESK_TEST_DATABASE_URL"
+
+# Hypothesis draws new examples on every run on a developer's machine; CI (HYPOTHESIS_PROFILE=ci,
+# set by .ci/run) draws the same ones every time, so main's CI fails only when the code changed.
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture
