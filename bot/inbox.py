@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Text, delete, func, update
+from sqlalchemy import BigInteger, Column, Text, delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -144,12 +144,6 @@ def purge_done(session: Session, *, now: datetime) -> int:
         )
     )
     return max(result.rowcount, 0)
-
-
-def counts(session: Session) -> dict[str, int]:
-    """Rows per status (for /healthz-style checks and the crash drill)."""
-    query = select(InboxUpdate.status, func.count()).group_by(InboxUpdate.status)
-    return {status: number for status, number in session.exec(query).all()}
 
 
 def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:

@@ -235,7 +235,7 @@ class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
 
     async def maintain(self, bot: Any) -> int:
         """Renew this process's leases and take over updates abandoned by a dead process; returns
-        how many were taken over. Runs every lease/3 (see :func:`schedule`)."""
+        how many were taken over. Runs every lease/3 (see :func:`start`)."""
         now = self.clock.now()
         if self.held:
             await self.db.run(inbox.renew, update_ids=sorted(self.held), now=now, lease=self.lease)
