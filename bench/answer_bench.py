@@ -70,6 +70,7 @@ from harness import (  # noqa: E402
     create_database,
     drop_database,
     free_port,
+    rss_mb,
     start_postgres,
 )
 
@@ -171,9 +172,49 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (all its threads), from /proc/PID/stat."""
+    """User + system CPU time of a process (all its threads) and of its live child processes
+    (HELPDESK_WORKERS' workers), from /proc."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(cpu_seconds(child) for child in children(pid))
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        text = (task / "children").read_text().split()
+        found.extend(int(child) for child in text)
+    return found
+
+
+def rss_text(bot: BotProcess) -> str:
+    """The bot's resident memory; with workers, each worker's (their pages of the memory-mapped
+    word tables are shared, so the sum overstates what they take together)."""
+    workers = children(bot.pid)
+    if not workers:
+        return f"{bot.rss_mb():.0f} MB"
+    each = ", ".join(f"{rss_mb(pid):.0f}" for pid in workers)
+    return f"{bot.rss_mb():.0f} MB supervisor; workers {each} MB"
+
+
+async def wait_for_workers(port: int, count: int, timeout: float = 120) -> None:
+    """Until worker k (1..count) answers /healthz on its own port (bot/workers.py): only then
+    does the shared port spread connections over all of them."""
+    import aiohttp
+
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        for k in range(1, count + 1):
+            while True:
+                try:
+                    async with http.get(f"http://127.0.0.1:{port + k}/healthz") as response:
+                        if response.status == 200:
+                            break
+                except aiohttp.ClientError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"worker {k} did not start within {timeout}s")
+                await asyncio.sleep(0.1)
 
 
 def _is_answer(record: CallRecord) -> bool:
@@ -407,6 +448,7 @@ async def bench(args: argparse.Namespace, database_url: str, workdir: Path) -> N
     info: dict[str, Any] = {
         "database": database_url.split("://", 1)[0],
         "mode": "webhook" if args.webhook else "polling",
+        "workers": str(args.workers),
         "outgoing limit": "off (--unthrottled)" if args.unthrottled else "production (29 msg/s)",
         "questions": f"{len(pool)} distinct answerable texts, {len(users)} users",
     }
@@ -418,12 +460,15 @@ async def bench(args: argparse.Namespace, database_url: str, workdir: Path) -> N
             fake.add_user(user, f"User {n}", language_code="en" if n % 5 == 0 else "zh-hans")
         webhook_port = free_port() if args.webhook else None
         env = bot_env(fake, database_url, webhook_port=webhook_port)
+        env["HELPDESK_WORKERS"] = str(args.workers)
         t0 = time.perf_counter()
         bot = BotProcess.spawn(
             env, workdir=workdir, unthrottled=args.unthrottled, profile_path=args.profile
         )
         try:
             await bot.wait_ready(fake, timeout=120)
+            if args.workers > 1 and webhook_port is not None:
+                await wait_for_workers(webhook_port, args.workers)
             async with Driver(
                 fake, bot, pool, users, seed=args.seed, webhook=args.webhook
             ) as driver:
@@ -432,7 +477,7 @@ async def bench(args: argparse.Namespace, database_url: str, workdir: Path) -> N
                     raise RuntimeError(f"the bot did not answer the first question:\n"
                                        f"{bot.log_tail()}")  # fmt: skip
                 info["ready + first answer"] = f"{time.perf_counter() - t0:.1f} s after spawn"
-                info["bot RSS after start"] = f"{bot.rss_mb():.0f} MB"
+                info["bot RSS after start"] = rss_text(bot)
                 phases = []
                 for rate, seconds in parse_rates(args.rates):
                     phase = Phase(f"{rate:g}/s", f"{rate:g}/s")
@@ -448,7 +493,7 @@ async def bench(args: argparse.Namespace, database_url: str, workdir: Path) -> N
                             phase, _backlog(driver, phase, args.backlog), args.drain_timeout
                         )
                     )
-                info["bot RSS after the load"] = f"{bot.rss_mb():.0f} MB"
+                info["bot RSS after the load"] = rss_text(bot)
                 if args.fake_capacity:
                     fake.on_call = None
                     rate, cpu_ms = await fake_capacity(fake, users, args.fake_capacity)
@@ -500,6 +545,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pg-port", type=int, default=54351)
     parser.add_argument("--webhook", action="store_true", help="webhook mode instead of polling")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="HELPDESK_WORKERS: bot processes sharing the webhook port (implies --webhook)",
+    )
+    parser.add_argument(
         "--unthrottled",
         action="store_true",
         help="lift the bot's 29 messages/s outgoing limit (measures the bot's own capacity)",
@@ -532,6 +583,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         args.fake_capacity = min(args.fake_capacity, 500)
     if args.profile:
         args.profile = args.profile.resolve()
+    if args.workers > 1:
+        args.webhook = True
     return args
 
 

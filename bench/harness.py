@@ -21,9 +21,9 @@ fake)::
         drop_database(url)                                # or: with temporary_database(pg.url)
 
 The bot process is started through a tiny launcher (``python -c``) that calls ``bot.cli.main``
-exactly like ``python -m bot.cli run`` does; it only exists so a benchmark can lift the bot's
-outgoing rate limit (``unthrottled=True``) or profile it (``profile_path=...``) without
-any switch in the bot itself.
+exactly like ``python -m bot.cli run`` does; it only exists so a benchmark can profile it
+(``profile_path=...``). ``unthrottled=True`` lifts the bot's overall outgoing rate limit with
+its own setting, HELPDESK_MAX_MESSAGES_PER_SECOND=0.
 """
 
 from __future__ import annotations
@@ -169,11 +169,6 @@ def bot_env(
 
 _LAUNCHER = """
 import sys
-if {unthrottled!r}:
-    import bot.app, bot.outbox_sender as sender
-    def unthrottled(*, max_retries=3):
-        return sender.HelpdeskRateLimiter(overall_max_rate=0, max_retries=max_retries)
-    bot.app.smooth_rate_limiter = unthrottled
 from bot.cli import main
 if not {profile!r}:
     sys.exit(main(["run"]))
@@ -223,9 +218,10 @@ class BotProcess:
         """
         workdir.mkdir(parents=True, exist_ok=True)
         log = workdir / "bot.log"
-        code = _LAUNCHER.format(
-            unthrottled=unthrottled, profile=str(profile_path) if profile_path else ""
-        )
+        code = _LAUNCHER.format(profile=str(profile_path) if profile_path else "")
+        env = dict(env)
+        if unthrottled:
+            env["HELPDESK_MAX_MESSAGES_PER_SECOND"] = "0"
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-c", code],

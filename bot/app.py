@@ -88,7 +88,9 @@ def build_application(
     db: Database,
     clock: Clock,
     faq_index: FaqIndex,
+    worker: int | None = None,
 ) -> Application:  # type: ignore[type-arg]
+    """The bot: ``worker`` is k for worker k of ``HELPDESK_WORKERS`` (bot/workers.py)."""
     if settings.bot_token is None:
         raise SettingsError("HELPDESK_BOT_TOKEN: required to run the bot")
     roles = Roles(staff_chat_id=settings.staff_chat_id, admin_ids=settings.admin_ids)
@@ -152,7 +154,7 @@ def build_application(
         await asyncio.to_thread(db.dispose)
 
     # Every update is stored before Telegram is told we have it (bot/inbox_queue.py).
-    owner = instance_name(settings)
+    owner = instance_name(settings, worker=worker)
     updates = inbox_queue.InboxQueue(
         db=db, clock=clock, owner=owner, lease=timedelta(seconds=settings.inbox_lease_seconds)
     )
@@ -171,8 +173,14 @@ def build_application(
         .concurrent_updates(ChatOrderedProcessor())
         # Handler replies retry a 429 after Telegram's retry_after instead of losing the message;
         # outbox sends are not retried here (the outbox reschedules them, see bot/outbox.py).
-        # A steady 29 messages/s overall (bot/outbox.py: PTB's default bucket bursts past 30/s).
-        .rate_limiter(smooth_rate_limiter(max_retries=3))
+        # A steady HELPDESK_MAX_MESSAGES_PER_SECOND overall (bot/outbox.py: PTB's default bucket
+        # bursts past 30/s). Workers of one bot share it (bot/workers.py): each sends its share.
+        .rate_limiter(
+            smooth_rate_limiter(
+                max_retries=3,
+                per_second=settings.max_messages_per_second / (settings.workers if worker else 1),
+            )
+        )
         .post_init(post_init)
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
@@ -189,6 +197,9 @@ def build_application(
             host=settings.http_host,
             port=settings.http_port,
             webhook=webhook,
+            # Workers share the port; each also has one of its own, for its /metrics.
+            reuse_port=worker is not None,
+            own_port=settings.http_port + worker if worker is not None else None,
         )
     application.bot_data.web = web_server  # type: ignore[attr-defined]  # tests read its port
     desk = Desk(
@@ -218,14 +229,16 @@ def build_application(
     return application
 
 
-def instance_name(settings: Settings) -> str:
+def instance_name(settings: Settings, *, worker: int | None = None) -> str:
     """Who claims inbox and outbox rows: stable across restarts, so a restarted process takes
     back at once what it held when it died. Polling allows one process per bot (the host name);
-    webhook instances on one host differ by their port."""
+    webhook instances on one host differ by their port, and workers of one by their number."""
     if settings.instance_name:
-        return settings.instance_name
-    host = socket.gethostname()
-    return f"{host}:{settings.http_port}" if settings.webhook_url is not None else host
+        name = settings.instance_name
+    else:
+        host = socket.gethostname()
+        name = f"{host}:{settings.http_port}" if settings.webhook_url is not None else host
+    return name if worker is None else f"{name}/w{worker}"
 
 
 def load_bundled_faq(session: Session, path: Path, *, now: datetime) -> int:

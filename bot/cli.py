@@ -85,13 +85,21 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
             "HELPDESK_BOT_TOKEN: not set (get one from @BotFather; `helpdesk sandbox` runs the bot "
             "locally without one)"
         )
+    if settings.workers > 1 and args.worker is None:
+        from bot.workers import supervise
+
+        return supervise(settings.workers)  # starts `run --worker k` for k = 1..N
     from telegram import Update
 
     from bot.app import build_application, serve_webhook
 
     db = Database(settings.database_url)
     app = build_application(
-        settings, db=db, clock=SystemClock(), faq_index=FaqIndex(thresholds(settings))
+        settings,
+        db=db,
+        clock=SystemClock(),
+        faq_index=FaqIndex(thresholds(settings)),
+        worker=args.worker,
     )
     if settings.webhook_url is None:
         app.run_polling(allowed_updates=Update.ALL_TYPES)  # the default
@@ -258,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helpdesk", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the bot (polling)")
+    run = sub.add_parser("run", help="run the bot (polling, or webhook with HELPDESK_WEBHOOK_URL)")
+    # Set by the supervisor for its workers (bot/workers.py), not by hand.
+    run.add_argument("--worker", type=int, help=argparse.SUPPRESS)
     run.set_defaults(func=cmd_run)
     sandbox = sub.add_parser("sandbox", help="the bot against a local fake Telegram, in a terminal")
     sandbox.add_argument("--script", type=Path, help="read the chat from a file instead")

@@ -259,11 +259,14 @@ class HelpdeskRateLimiter(AIORateLimiter):
 SMOOTH_MESSAGES_PER_SECOND = 29
 
 
-def smooth_rate_limiter(*, max_retries: int = 3) -> HelpdeskRateLimiter:
-    """The bot's rate limiter: :class:`HelpdeskRateLimiter` at a steady
-    :data:`SMOOTH_MESSAGES_PER_SECOND` overall (PTB's per-group 20/min is kept)."""
+def smooth_rate_limiter(
+    *, max_retries: int = 3, per_second: float = SMOOTH_MESSAGES_PER_SECOND
+) -> HelpdeskRateLimiter:
+    """The bot's rate limiter: :class:`HelpdeskRateLimiter` at a steady ``per_second`` overall
+    (HELPDESK_MAX_MESSAGES_PER_SECOND, default :data:`SMOOTH_MESSAGES_PER_SECOND`; 0 = no overall
+    limit). PTB's per-group 20/min is kept either way."""
+    if per_second <= 0:
+        return HelpdeskRateLimiter(overall_max_rate=0, max_retries=max_retries)
     return HelpdeskRateLimiter(
-        overall_max_rate=1,
-        overall_time_period=1 / SMOOTH_MESSAGES_PER_SECOND,
-        max_retries=max_retries,
+        overall_max_rate=1, overall_time_period=1 / per_second, max_retries=max_retries
     )

@@ -62,13 +62,16 @@ class Settings(BaseSettings):
     business_hours_start: time = time(9, 0)
     business_hours_end: time = time(17, 30)
     outbox_interval_seconds: float = Field(default=5.0, gt=0)
+    # Messages the bot sends per second at most, all chats together (Telegram allows about 30;
+    # more only with paid broadcasts or a self-hosted Bot API server's own limits). 0 = no limit.
+    max_messages_per_second: float = Field(default=29.0, ge=0)
     # How long an update received by one process is its own (bot/inbox.py): after that, if the
     # process has not finished it (it died), another one, or the restarted one, handles it.
     inbox_lease_seconds: float = Field(default=30.0, ge=1)
     # Names this process in the inbox and outbox; unset: the host name (plus the HTTP port in
     # webhook mode). Must differ between instances running at once and stay the same across a
     # restart of one.
-    instance_name: str | None = Field(default=None, min_length=1, max_length=128)
+    instance_name: str | None = Field(default=None, min_length=1, max_length=120)  # + "/w<k>"
 
     # Review items and reminders (reminders/). The review-events endpoint listens on
     # HELPDESK_HTTP_HOST:HELPDESK_HTTP_PORT only when HELPDESK_API_TOKEN is set; port 0 disables
@@ -87,6 +90,11 @@ class Settings(BaseSettings):
     # from the bot token (see webhook_secret_value), so every instance of one bot agrees on it.
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = None
+    # Webhook mode only: bot processes `helpdesk run` starts on this host, sharing
+    # HELPDESK_HTTP_PORT (SO_REUSEPORT: the kernel spreads Telegram's connections over them) so
+    # that the bot uses more than one core (bot/workers.py). Worker k also listens on
+    # HELPDESK_HTTP_PORT + k for its own /metrics.
+    workers: int = Field(default=1, ge=1, le=32)
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -149,6 +157,17 @@ class Settings(BaseSettings):
             raise ValueError("must not have a query or fragment")
         if info.data.get("http_port") == 0:
             raise ValueError("needs the HTTP server: HELPDESK_HTTP_PORT must not be 0")
+        return value
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_need_webhook(cls, value: int, info) -> int:
+        # Telegram hands getUpdates to one consumer per bot: polling is one process.
+        if value > 1 and info.data.get("webhook_url") is None:
+            raise ValueError("more than 1 needs webhook mode (set HELPDESK_WEBHOOK_URL)")
+        port = info.data.get("http_port") or 0
+        if value > 1 and port + value > 65535:
+            raise ValueError(f"HELPDESK_HTTP_PORT + {value} must be a port (at most 65535)")
         return value
 
     @field_validator("webhook_secret")

@@ -60,12 +60,14 @@ class WebServer(Listener):
         host: str,
         port: int,
         webhook: Webhook | None = None,
+        reuse_port: bool = False,
+        own_port: int | None = None,
     ) -> None:
         self.application = application
         self.db = db
         self.faq = faq
         self.review_api = review_api
-        super().__init__(host=host, port=port)
+        super().__init__(host=host, port=port, reuse_port=reuse_port, own_port=own_port)
         self.webhook = webhook
         self._secret = webhook.secret.encode() if webhook else b""
 

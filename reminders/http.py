@@ -49,10 +49,15 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 
 class Listener(ABC):
     """An aiohttp application on its own TCP listener: subclasses provide :meth:`make_app`.
-    Port 0 binds a free port; :attr:`port` then tells which."""
+    Port 0 binds a free port; :attr:`port` then tells which. ``reuse_port`` lets several
+    processes listen on one port (bot/workers.py); ``own_port`` is a second listener of this
+    process alone."""
 
-    def __init__(self, *, host: str, port: int) -> None:
+    def __init__(
+        self, *, host: str, port: int, reuse_port: bool = False, own_port: int | None = None
+    ) -> None:
         self.host, self._port = host, port
+        self.reuse_port, self.own_port = reuse_port, own_port
         self._runner: web.AppRunner | None = None
 
     @abstractmethod
@@ -62,7 +67,11 @@ class Listener(ABC):
     async def start(self) -> None:
         self._runner = web.AppRunner(self.make_app(), access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.host, self._port).start()
+        await web.TCPSite(
+            self._runner, self.host, self._port, reuse_port=self.reuse_port or None
+        ).start()
+        if self.own_port is not None:
+            await web.TCPSite(self._runner, self.host, self.own_port).start()
         paths = ", ".join(dict.fromkeys(r.canonical for r in self._runner.app.router.resources()))
         logger.info("HTTP server listening on %s (%s)", self.base_url, paths)
 

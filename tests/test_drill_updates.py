@@ -226,7 +226,7 @@ def settings(
     monkeypatch.setattr(
         app_module,
         "smooth_rate_limiter",
-        lambda *, max_retries=3: HelpdeskRateLimiter(
+        lambda *, max_retries=3, per_second=0: HelpdeskRateLimiter(
             overall_max_rate=0, group_max_rate=0, max_retries=max_retries
         ),
     )
