@@ -256,7 +256,7 @@ FOREIGN: tuple[str, ...] = (
 )
 
 
-def _pattern(terms) -> re.Pattern[str]:
+def term_pattern(terms) -> re.Pattern[str]:
     """One regex for a list of terms: Chinese anywhere, English as whole words or word starts."""
     parts = []
     for term in sorted(terms, key=len, reverse=True):
@@ -270,8 +270,8 @@ def _pattern(terms) -> re.Pattern[str]:
 
 
 _ACTION_OF = {term: cls for cls, terms in ACTIONS.items() for term in terms}
-_ACTION_PATTERN = _pattern([*_ACTION_OF, *NOT_ACTIONS])
-_FOREIGN_PATTERN = _pattern(FOREIGN)
+_ACTION_PATTERN = term_pattern([*_ACTION_OF, *NOT_ACTIONS])
+_FOREIGN_PATTERN = term_pattern(FOREIGN)
 
 
 def _canonical(table: dict[str, str]):

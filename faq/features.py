@@ -5,7 +5,8 @@ by pinyin, so a wrong character with the right sound (付件 for 附件, 密马 
 pinyin bigram. English is compared as lightly stemmed words and word bigrams, stopwords left out.
 
 Feature prefixes: ``c`` character, ``b`` character bigram, ``p`` pinyin bigram, ``j`` Chinese word,
-``w`` English/ASCII word, ``v`` English word bigram.
+``w`` English/ASCII word, ``v`` English word bigram; for questions only (not answer texts), ``s``
+a concept of the domain thesaurus and ``q`` a kind of answer asked for (``faq.synonyms``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from functools import cache, lru_cache
 # jieba, pypinyin and their dictionaries are never imported here: faq.lexicon serves the same
 # output from compact tables (~30 MB instead of ~190 MB).
 from faq import lexicon
+from faq.synonyms import concepts
 
 _RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+|[a-z0-9]+(?:\.[0-9]+)?")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")
@@ -101,10 +103,18 @@ def content_words(text: str, *, word_map: dict[str, str] | None = None) -> list[
 
 
 def features(
-    text: str, *, word_map: dict[str, str] | None = None, with_words: bool = True
+    text: str,
+    *,
+    word_map: dict[str, str] | None = None,
+    with_words: bool = True,
+    question: bool = True,
 ) -> set[str]:
-    """The set of features of a normalised text. ``word_map`` corrects misspelt English words."""
+    """The set of features of a normalised text. ``word_map`` corrects misspelt English words;
+    ``question``: the text is a question (a query or an entry's phrasing), not an answer text, so
+    it gets the concepts it names and the kinds of answer it asks for (``faq.synonyms``)."""
     feats: set[str] = set(content_words(text, word_map=word_map)) if with_words else set()
+    if question:
+        feats.update("s" + c for c in concepts(text))
     prev_word: str | None = None
     for tok in tokens(text):
         if is_chinese(tok):

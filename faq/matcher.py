@@ -5,29 +5,37 @@ checked on a second, independently written set, ``bench/own_queries.csv``):
 
 1. Normalise (``faq.normalize``) and turn into features (``faq.features``): characters, character
    bigrams and pinyin bigrams for Chinese; stemmed words and word bigrams for English. English words
-   the FAQ does not know are corrected to the closest FAQ word with rapidfuzz (typos).
+   the FAQ does not know are corrected to the closest FAQ word with rapidfuzz (typos). A query and
+   each phrasing (not the answer texts) also get the concepts of a small domain thesaurus they name
+   (``faq.synonyms``: 材料/资料/证件, 填写/填报/录入, 审核/审批, edit/fix/correct ...), so a query
+   in other words than the entry's still shares a feature with it.
 2. Each feature weighs its inverse document frequency over the catalogue, so "怎么办" counts little
    and "黑名单" a lot; an English word weighs double (a Chinese character brings three features:
    itself, a bigram and a pinyin bigram). Candidates are ranked by three parts: how much of the
    query's weight the best phrasing of an entry (question or alternative) covers and how much of
    that phrasing the query covers; the same over all the entry's phrasings together, BM25-style
    (a feature found in several phrasings is the entry's topic, with saturation); and the entry's
-   answer text, with a smaller share (it holds words people use that the questions don't).
+   answer text, with a smaller share (it holds words people use that the questions don't). A
+   thesaurus concept weighs half its IDF: when both sides use the same word they already share its
+   characters, and at full weight the concept counted twice and lifted near-domain out-of-scope
+   questions ("浏览器…弹广告") over the answer threshold.
 3. For the best candidates only: rapidfuzz aligns the query with each phrasing on pinyin (partial
    ratio), which rewards a phrasing that appears nearly whole inside a long message, and compares
    their sets of syllables (token set ratio), which ignores word order and extra words. And the
    share of the query's informative words (jieba words, weighted by their rarity in general Chinese
    and in the FAQ: everyday words like 去年 or 一直 count little) the entry explains, directly, by
-   homophone or, for a typo or two words run together, by its characters; once over the whole
-   entry and once over its phrasings alone (a word only the answer text mentions, 公司 or 申请, is
-   weaker evidence). A question about something else ("公司注销…" against "注册需要准备哪些材料")
-   leaves its most telling word unexplained.
+   homophone, by another word of its thesaurus concept that a phrasing names (``SYNONYM_CREDIT``:
+   录入 against 填写) or, for a typo or two words run together, by its characters; once over the
+   whole entry and once over its phrasings alone (a word only the answer text mentions, 公司 or
+   申请, is weaker evidence). A question about something else ("公司注销…" against
+   "注册需要准备哪些材料") leaves its most telling word unexplained.
 4. A conditional logit turns the evidence into confidences: candidate i gets exp(w . x_i + b), the
    option "none of them" gets 1, each its share (weights fitted with 5-fold cross-validation by
-   ``bench/fit_confidence.py``). Two near-equal entries split the confidence, so neither is answered
-   outright; a message that fits no entry leaves most of it to "none". A message that is word for
-   word one of an entry's phrasings gets 100. The decision compares the confidences with the
-   thresholds (settings); a message of one bare word is never answered outright, only suggested.
+   ``bench/fit_confidence.py``; refitted after the thesaurus was added). Two near-equal entries
+   split the confidence, so neither is answered outright; a message that fits no entry leaves
+   most of it to "none". A message that is word for word one of an entry's phrasings gets 100.
+   The decision compares the confidences with the thresholds (settings); a message of one bare
+   word is never answered outright, only suggested.
 5. Contrast vetoes (``faq.contrast``, general domain lexicons): a candidate whose phrasings name
    only other operations than the query asks for (注销 against 注册, download against upload), or
    which never mentions another system the query names (电子税务局, 公积金, a bank), is capped at
@@ -63,6 +71,7 @@ from faq.features import (
     words,
 )
 from faq.normalize import normalize
+from faq.synonyms import concepts
 
 Decision = Literal["answer", "suggest", "smalltalk", "none"]
 
@@ -72,7 +81,8 @@ ENTRY_SHARE = 0.3  # ranking: weight of all the entry's phrasings together (BM25
 K1 = 1.2
 QUERY_SIDE = 0.6  # ranking: weight of "query covered" against "phrasing covered"
 # Ranking weight by feature kind (see faq.features); jieba words ("j") only explain, see step 3.
-TYPE_WEIGHT = {"c": 1.0, "b": 1.0, "p": 1.0, "j": 0.0, "w": 2.0, "v": 1.0}
+# Thesaurus concepts ("s") at half weight: see step 2 of the module docstring.
+TYPE_WEIGHT = {"c": 1.0, "b": 1.0, "p": 1.0, "j": 0.0, "w": 2.0, "v": 1.0, "s": 0.5}
 # Ranking is in two stages so that a query costs little even with 100k entries: a shortlist from
 # the postings of the query's less common features (in at most max(SCAN_MIN, 1 % of the entries)),
 # then exact scores for the shortlist only.
@@ -83,10 +93,12 @@ SCAN_MIN = 64
 SAL_LOW, SAL_HIGH, SAL_FLOOR, SAL_UNKNOWN, SAL_CHAR = 4.0, 10.0, 0.05, 0.5, 0.5
 HOMOPHONE_CHAR = 0.7  # a character explained by another with the same sound
 PART_CREDIT = 0.5  # a real word explained only by its characters, one by one
+SYNONYM_CREDIT = 0.8  # a query word explained by another word of its concept (faq.synonyms)
 
-# Conditional logit over Evidence.vector(); fitted by bench/fit_confidence.py on both query sets.
-WEIGHTS = (1.938, 0.226, 4.173, 1.693, 5.368, 1.275, 3.652, 3.040, 2.798)
-BIAS = -11.173
+# Conditional logit over Evidence.vector(); fitted by bench/fit_confidence.py on the dev set and
+# bench/own_queries.csv (refitted 2026-11-23 with the thesaurus of faq.synonyms).
+WEIGHTS = (1.948, 0.148, 4.683, 1.236, 4.679, 1.065, 4.398, 2.709, 3.530)
+BIAS = -11.811
 # A vetoed candidate (Evidence.vetoed) scores at most this: even odds against "none" alone, so it
 # is never answered outright (thresholds are above 50) but can still be suggested.
 VETO_LOGIT = 0.0
@@ -249,7 +261,7 @@ class _LangIndex:
                 self.phrasing_owner.append(d)
                 self.phrasing_feats.append(features(norm))
                 self.phrasing_sounds.append(_sounds(norm))
-            answer_feats.append(features(said[0]) if said[0] else set())
+            answer_feats.append(features(said[0], question=False) if said[0] else set())
             self.entry_actions.append(frozenset(acts))
             self.entry_foreign.append(foreign_terms(" ".join(said)))
 
@@ -341,9 +353,11 @@ class _LangIndex:
         feats = self.phrasing_words[d] if phrasings else self.entry_feats[d]
         if feat in feats:
             return 1.0
+        word = feat[1:]
+        if any("s" + c in feats for c in concepts(word)):
+            return SYNONYM_CREDIT
         if feat[0] != "j":
             return 0.0
-        word = feat[1:]
         sounds = sounds or pinyin(word)
         chars_of, sounds_of = self.phrasing_chars[d], self.entry_sounds[d]
         if len(word) == 1:

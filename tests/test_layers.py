@@ -14,6 +14,7 @@ DOMAIN = [
     "faq.stats",
     "faq.evaluate",
     "faq.contrast",
+    "faq.synonyms",
     "faq.lexicon",
     "bot.tickets",
     "bot.outbox",

@@ -13,6 +13,7 @@ from faq.io import BUNDLED_CATALOGUE, read_rows, validate
 from faq.matcher import FaqDoc, Matcher, Thresholds
 from faq.models import split_alternatives
 from faq.normalize import normalize
+from faq.synonyms import concepts
 
 DEV_QUERIES = Path(__file__).parent / "data" / "dev_queries.csv"
 OWN_QUERIES = Path(__file__).parent.parent / "bench" / "own_queries.csv"
@@ -195,6 +196,54 @@ def test_an_opposite_operation_or_another_system_is_not_answered():
     assert elsewhere.decision == "suggest" and elsewhere.candidates[0].entry_id == "pwd"
 
 
+THESAURUS_DOCS = [
+    FaqDoc(
+        "staff",
+        "zh",
+        "员工信息怎么填写？",
+        ("人员名单要求",),
+        "逐人填写姓名、身份证号和职称。",
+    ),
+    FaqDoc(
+        "papers",
+        "zh",
+        "注册需要准备哪些材料？",
+        (),
+        "营业执照扫描件和法定代表人身份证。",
+    ),
+    *DOCS,
+]
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("需要哪些证件", "要准备什么资料"), ("职工名单", "同事信息"), ("在哪里录入", "怎么填写")],
+)
+def test_words_that_stand_in_for_one_another_share_a_concept(a: str, b: str):
+    assert concepts(normalize(a).text) & concepts(normalize(b).text)
+
+
+def test_opposite_operations_do_not_share_a_concept():
+    assert not concepts(normalize("撤回申请").text) & concepts(normalize("被退回的申请").text)
+    assert not concepts("upload") & concepts("download")
+
+
+def test_a_query_word_the_entry_says_otherwise_is_explained_by_its_concept(monkeypatch):
+    query = normalize("注册要交哪些证件").text  # the entry says 材料
+    assert Matcher(THESAURUS_DOCS).match(query).entry_id == "papers"
+    index = Matcher(THESAURUS_DOCS).indexes["zh"]
+    [with_thesaurus, *_] = index.evidence(query)
+    monkeypatch.setattr(faq.matcher, "SYNONYM_CREDIT", 0.0)
+    [without, *_] = index.evidence(query)
+    assert index.docs[with_thesaurus.doc].id == index.docs[without.doc].id == "papers"
+    assert with_thesaurus.explained > without.explained + 0.2
+
+
+def test_a_synonym_lifts_the_right_entry_over_one_sharing_only_filler():
+    match = Matcher(THESAURUS_DOCS).match("职工资料在哪录入")  # 员工 / 填写 in the entry
+    assert match.candidates[0].entry_id == "staff"
+
+
 def test_small_talk_is_recognised_and_not_matched(matcher: Matcher):
     match = matcher.match("谢谢老师！")
     assert (match.decision, match.smalltalk, match.candidates) == ("smalltalk", "thanks", ())
@@ -278,14 +327,14 @@ def test_a_100_kb_message_is_matched_without_blowing_up(matcher: Matcher):
 # must not make them worse beyond a query or so. (top-1 and answered-or-suggested floors, then the
 # most wrong answers and out-of-scope answers.)
 QUERY_SETS = {
-    "dev": (DEV_QUERIES, {"top1": 0.85, "answered_or_suggested": 0.98}, 0.01, 0.0),
-    "own": (OWN_QUERIES, {"top1": 0.93, "answered_or_suggested": 0.99}, 0.01, 0.05),
+    "dev": (DEV_QUERIES, {"top1": 0.854, "answered_or_suggested": 0.985}, 0.01, 0.0),
+    "own": (OWN_QUERIES, {"top1": 0.96, "answered_or_suggested": 0.99}, 0.01, 0.05),
     # Harder out-of-scope questions (sharing a word with an entry) and confusable paraphrases:
-    # 81.9 % top-1, 94.4 % answered or suggested, 2.8 % wrong, 16.7 % out of scope answered.
-    "own2": (OWN_QUERIES_2, {"top1": 0.81, "answered_or_suggested": 0.94}, 0.028, 0.167),
+    # 88.9 % top-1, 94.4 % answered or suggested, 2.8 % wrong, 16.7 % out of scope answered.
+    "own2": (OWN_QUERIES_2, {"top1": 0.88, "answered_or_suggested": 0.94}, 0.028, 0.167),
     # Terse, rambling, typo, traditional, mixed and English voices, near-domain out of scope:
-    # 89.2 % top-1, 97.6 % answered or suggested, 0.6 % wrong, 13.3 % out of scope answered.
-    "own3": (OWN_QUERIES_3, {"top1": 0.89, "answered_or_suggested": 0.97}, 0.006, 0.134),
+    # 90.4 % top-1, 98.2 % answered or suggested, 0.6 % wrong, 13.3 % out of scope answered.
+    "own3": (OWN_QUERIES_3, {"top1": 0.90, "answered_or_suggested": 0.98}, 0.006, 0.134),
 }
 
 
