@@ -97,8 +97,8 @@ SYNONYM_CREDIT = 0.8  # a query word explained by another word of its concept (f
 
 # Conditional logit over Evidence.vector(); fitted by bench/fit_confidence.py on the dev set and
 # bench/own_queries.csv (refitted 2026-11-23 with the thesaurus of faq.synonyms).
-WEIGHTS = (1.948, 0.148, 4.683, 1.236, 4.679, 1.065, 4.398, 2.709, 3.530)
-BIAS = -11.811
+WEIGHTS = (2.026, 0.274, 4.596, 1.394, 4.501, 0.910, 4.480, 2.735, 3.490)
+BIAS = -11.69
 # A vetoed candidate (Evidence.vetoed) scores at most this: even odds against "none" alone, so it
 # is never answered outright (thresholds are above 50) but can still be suggested.
 VETO_LOGIT = 0.0
