@@ -16,14 +16,15 @@ Nothing here calls Telegram; ``bot/inbox_queue.py`` is the edge that does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Text, delete, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import BigInteger, Column, Text, bindparam, delete, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from bot.db import upsert_insert
 from faq.models import utc_column
 
 LEASE = timedelta(seconds=30)  # default; renewed every lease/3 while queued or being handled
@@ -58,26 +59,80 @@ def record(
 ) -> bool:
     """Keep a received update, leased to the caller; False if it is known already (Telegram sent it
     again, or another process has it), in which case the caller must not handle it."""
-    if session.get(InboxUpdate, update_id) is not None:
-        return False
-    row = InboxUpdate(
-        update_id=update_id, payload=payload, received_at=now, lease_until=now + lease, owner=owner
+    [fresh] = record_many(
+        session,
+        [dict(update_id=update_id, payload=payload, now=now, owner=owner, lease=lease)],
     )
-    try:
-        with session.begin_nested():  # another process recording the same update: theirs
-            session.add(row)
-    except IntegrityError:
-        return False
-    return True
+    return fresh
+
+
+def record_many(session: Session, updates: Sequence[Mapping[str, Any]]) -> list[bool]:
+    """:func:`record` for several updates (each a mapping of its keyword arguments) in one
+    statement: ``INSERT ... ON CONFLICT DO NOTHING RETURNING update_id``. A row that exists (this
+    process or another stored it first, even concurrently: the insert waits for the other
+    transaction) is left alone and reported False, as is a second copy within ``updates``."""
+    rows: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    for item in updates:
+        update_id = item["update_id"]
+        if update_id in seen:
+            continue
+        seen.add(update_id)
+        now = item["now"]
+        rows.append(
+            {
+                "update_id": update_id,
+                "payload": item["payload"],
+                "status": "pending",
+                "owner": item.get("owner", ""),
+                "attempts": 1,
+                "received_at": now,
+                "lease_until": now + item.get("lease", LEASE),
+                "done_at": None,
+            }
+        )
+    statement = _record_statement(session.get_bind().dialect.name)
+    stored = set(session.connection().execute(statement, rows).scalars()) if rows else set()
+    fresh: list[bool] = []
+    for item in updates:
+        update_id = item["update_id"]
+        fresh.append(update_id in stored)
+        stored.discard(update_id)  # a second copy in the same batch is not fresh
+    return fresh
+
+
+@cache
+def _record_statement(dialect_name: str) -> Any:
+    table = InboxUpdate.__table__  # type: ignore[attr-defined]
+    return (
+        upsert_insert(dialect_name, table)
+        .on_conflict_do_nothing(index_elements=[table.c.update_id])
+        .returning(table.c.update_id)
+    )
 
 
 def mark_done(session: Session, *, update_ids: Sequence[int], now: datetime) -> None:
-    for chunk in _chunks(update_ids):
-        session.execute(
-            update(InboxUpdate)
-            .where(col(InboxUpdate.update_id).in_(chunk))
-            .values(status="done", done_at=now, lease_until=None)
-        )
+    mark_done_many(session, [{"update_ids": update_ids, "now": now}])
+
+
+def mark_done_many(session: Session, marks: Sequence[Mapping[str, Any]]) -> list[None]:
+    """:func:`mark_done` for several marks (each a mapping of its keyword arguments): one
+    executemany of a prebuilt UPDATE."""
+    rows = [
+        {"done_id": update_id, "now": mark["now"]}
+        for mark in marks
+        for update_id in mark["update_ids"]
+    ]
+    if rows:
+        session.connection().execute(_MARK_DONE, rows)
+    return [None] * len(marks)
+
+
+_MARK_DONE = (
+    update(InboxUpdate.__table__)  # type: ignore[attr-defined]
+    .where(InboxUpdate.__table__.c.update_id == bindparam("done_id"))  # type: ignore[attr-defined]
+    .values(status="done", done_at=bindparam("now"), lease_until=None)
+)
 
 
 def renew(

@@ -35,12 +35,13 @@ from sqlmodel import Session
 from telegram import Update
 from telegram.error import NetworkError
 from telegram.ext import Application, ContextTypes
-from telegram.request import HTTPXRequest
 
 from bot import inbox
 from bot.clock import Clock
 from bot.db import Database
+from bot.telegram_request import AiohttpRequest
 from faq.service import mark_replied as mark_question_replied
+from faq.service import mark_replied_many as mark_questions_replied
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,38 @@ class _Write:
 
 
 def _apply(session: Session, writes: Sequence[tuple[Callable[..., Any], dict[str, Any]]]) -> list:
-    return [fn(session, **kwargs) for fn, kwargs in writes]
+    """The writes of one round, in one transaction; their results in the same order.
+
+    The writes of a kind in :data:`_MANY` go as one statement each (their ``*_many`` function),
+    before the other writes, which follow in order. That regrouping is safe: within one round
+    they touch different rows or commute (a done mark or a replied mark is only buffered after
+    its update's record, or its question's log, has been committed in an earlier round; a
+    record of an update known already is refused whichever comes first)."""
+    results: list[Any] = [None] * len(writes)
+    grouped: dict[Callable[..., Any], list[int]] = {}
+    rest: list[int] = []
+    for index, (fn, _kwargs) in enumerate(writes):
+        if fn in _MANY:
+            grouped.setdefault(fn, []).append(index)
+        else:
+            rest.append(index)
+    for fn, indexes in grouped.items():
+        outcomes = _MANY[fn](session, [writes[index][1] for index in indexes])
+        for index, outcome in zip(indexes, outcomes, strict=True):
+            results[index] = outcome
+    for index in rest:
+        fn, kwargs = writes[index]
+        results[index] = fn(session, **kwargs)
+    return results
+
+
+# A write function -> the same for several writes in one statement: (session, [kwargs, ...]) ->
+# [result, ...].
+_MANY: dict[Callable[..., Any], Callable[[Session, list[dict[str, Any]]], list[Any]]] = {
+    inbox.record: inbox.record_many,
+    inbox.mark_done: inbox.mark_done_many,
+    mark_question_replied: mark_questions_replied,
+}
 
 
 class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
@@ -239,9 +271,7 @@ class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
         now = self.clock.now()
         if self.held:
             await self.db.run(inbox.renew, update_ids=sorted(self.held), now=now, lease=self.lease)
-        rows = await self.db.run(
-            inbox.claim_abandoned, owner=self.owner, now=now, lease=self.lease
-        )
+        rows = await self.db.run(inbox.claim_abandoned, owner=self.owner, now=now, lease=self.lease)
         await self._queue_claimed(rows, bot, "by a process that stopped")
         if self._last_purge is None or now - self._last_purge >= PURGE_EVERY:
             self._last_purge = now
@@ -262,7 +292,7 @@ class InboxQueue(asyncio.Queue):  # type: ignore[type-arg]
             await super().put(Update.de_json(json.loads(row.payload), bot))
 
 
-class InboxRequest(HTTPXRequest):
+class InboxRequest(AiohttpRequest):
     """The bot's request object for ``getUpdates`` (and only for it: PTB gives getUpdates its own).
 
     A ``getUpdates`` with a higher offset acknowledges the updates fetched before, and PTB's

@@ -9,15 +9,17 @@ forged: a refused check raises a :class:`FaqError` the Telegram edge turns into 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, update
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Session, col, select
 
+from bot.db import autocommit_connection, loaded, upsert_insert
 from faq.matcher import Candidate, FaqDoc, Match, Matcher, Thresholds
 from faq.models import FaqEntry, Phrasing, QuestionLog
 
@@ -136,6 +138,9 @@ def doc_of(entry: FaqEntry) -> FaqDoc:
 
 # --- the question log -----------------------------------------------------------------------------
 
+_QUESTIONS = QuestionLog.__table__  # type: ignore[attr-defined]
+_ENTRIES = FaqEntry.__table__  # type: ignore[attr-defined]
+
 
 def log_question(
     session: Session,
@@ -151,48 +156,117 @@ def log_question(
     """Record a question and what the bot decided, before the reply is sent.
 
     The same message again (its update handled a second time after a crash) returns the first
-    row: its ``replied_at`` tells whether the reply went out already."""
-    if message_id is not None:
-        seen = _logged_message(session, chat_id=chat_id, message_id=message_id)
-        if seen is not None:
-            return seen
+    row: its ``replied_at`` tells whether the reply went out already.
+
+    ``INSERT ... ON CONFLICT (chat_id, message_id) DO NOTHING RETURNING id``, and the answered
+    entry's count only when that inserted a row; only when it inserted nothing (the message is
+    logged already, by an earlier run or another process at the same moment) is the first row
+    read. A question without a ``message_id`` never conflicts (NULLs are distinct). On
+    PostgreSQL both writes are one statement (the insert a data-modifying CTE), committed by
+    itself: no BEGIN and COMMIT round trips."""
     offered = match.suggestions if match.decision == "suggest" else _runners_up(match)
-    log = QuestionLog(
-        asked_at=now,
-        chat_id=chat_id,
-        user_id=user_id,
-        lang=lang,
-        text=text,
-        decision=match.decision,
-        entry_id=match.entry_id,
-        score=match.score,
-        suggestions=json.dumps([{"id": c.entry_id, "score": c.score} for c in offered]),
-        message_id=message_id,
-    )
-    try:
-        with session.begin_nested():  # another process logging the same message: keep theirs
-            session.add(log)
-            session.flush()  # assigns the id the buttons carry
-    except IntegrityError:
+    values = {
+        "asked_at": now,
+        "chat_id": chat_id,
+        "message_id": message_id,
+        "user_id": user_id,
+        "lang": lang,
+        "text": text,
+        "decision": match.decision,
+        "entry_id": match.entry_id,
+        "score": match.score,
+        "suggestions": json.dumps([{"id": c.entry_id, "score": c.score} for c in offered]),
+        "chosen_entry_id": None,
+        "feedback": None,
+        "feedback_at": None,
+        "replied_at": None,
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        question_id = (
+            autocommit_connection(session)
+            .execute(_LOG_AND_COUNT_PG, {f"q_{key}": value for key, value in values.items()})
+            .scalar()
+        )
+        counted = question_id is not None
+    else:
+        question_id = session.connection().execute(_LOG_SQLITE, values).scalar()
+        counted = False
+    if question_id is None:
         seen = _logged_message(session, chat_id=chat_id, message_id=message_id or 0)
         assert seen is not None
         return seen
     if match.entry_id is not None:
-        _count_answered(session, match.entry_id)
-    return log
+        if counted:
+            _show_answered(session, match.entry_id)
+        else:
+            _count_answered(session, match.entry_id)
+    return loaded(QuestionLog, {"id": question_id, **values})
+
+
+def _log_statement(dialect_name: str) -> Any:
+    """``INSERT INTO question_log ... ON CONFLICT (chat_id, message_id) DO NOTHING``."""
+    return upsert_insert(dialect_name, _QUESTIONS).on_conflict_do_nothing(
+        index_elements=[_QUESTIONS.c.chat_id, _QUESTIONS.c.message_id]
+    )
+
+
+def _log_and_count_pg() -> Any:
+    """One statement: the question's row and, if it was inserted, its entry's count. Parameters
+    are the row's values with ``q_`` before each column name."""
+    logged = (
+        _log_statement("postgresql")
+        .values(
+            {
+                column.key: bindparam(f"q_{column.key}")
+                for column in _QUESTIONS.c
+                if column.key != "id"
+            }
+        )
+        .returning(_QUESTIONS.c.id, _QUESTIONS.c.entry_id)
+        .cte("logged")
+    )
+    counted = (
+        update(_ENTRIES)
+        .where(_ENTRIES.c.id == logged.c.entry_id)
+        .values(times_answered=_ENTRIES.c.times_answered + 1)
+        .cte("counted")
+    )
+    return select(logged.c.id).add_cte(counted)
+
+
+_LOG_SQLITE = _log_statement("sqlite").returning(_QUESTIONS.c.id)
+_LOG_AND_COUNT_PG = _log_and_count_pg()
 
 
 def mark_replied(session: Session, *, question_id: int, now: datetime) -> None:
-    session.execute(
-        update(QuestionLog).where(col(QuestionLog.id) == question_id).values(replied_at=now)
-    )
+    mark_replied_many(session, [{"question_id": question_id, "now": now}])
+
+
+def mark_replied_many(session: Session, marks: Sequence[Mapping[str, Any]]) -> list[None]:
+    """:func:`mark_replied` for several questions (each a mapping of its keyword arguments), in
+    one executemany of a prebuilt UPDATE (bot/inbox_queue.py's ordered writer)."""
+    if marks:
+        session.connection().execute(
+            _MARK_REPLIED,
+            [{"question_id": mark["question_id"], "now": mark["now"]} for mark in marks],
+        )
+    return [None] * len(marks)
+
+
+_MARK_REPLIED = (
+    update(_QUESTIONS)
+    .where(_QUESTIONS.c.id == bindparam("question_id"))
+    .values(replied_at=bindparam("now"))
+)
+_LOGGED_MESSAGE = select(QuestionLog).where(
+    col(QuestionLog.chat_id) == bindparam("chat_id"),
+    col(QuestionLog.message_id) == bindparam("message_id"),
+)
 
 
 def _logged_message(session: Session, *, chat_id: int, message_id: int) -> QuestionLog | None:
     return session.exec(
-        select(QuestionLog).where(
-            QuestionLog.chat_id == chat_id, QuestionLog.message_id == message_id
-        )
+        _LOGGED_MESSAGE, params={"chat_id": chat_id, "message_id": message_id}
     ).first()
 
 
@@ -301,11 +375,23 @@ def _active_entry(session: Session, entry_id: str) -> FaqEntry:
 
 def _count_answered(session: Session, entry_id: str) -> None:
     # An UPDATE with an expression, so two answers at once never lose a count.
-    session.exec(
-        update(FaqEntry)
-        .where(col(FaqEntry.id) == entry_id)
-        .values(times_answered=FaqEntry.times_answered + 1)
-    )
+    session.connection().execute(_COUNT_ANSWERED, {"entry_id": entry_id})
+    _show_answered(session, entry_id)
+
+
+def _show_answered(session: Session, entry_id: str) -> None:
+    """An entry this session holds shows the count just added in the database, as after an ORM
+    update."""
+    held = session.identity_map.get(identity_key(FaqEntry, entry_id))
+    if held is not None:
+        set_committed_value(held, "times_answered", held.times_answered + 1)
+
+
+_COUNT_ANSWERED = (
+    update(_ENTRIES)
+    .where(_ENTRIES.c.id == bindparam("entry_id"))
+    .values(times_answered=_ENTRIES.c.times_answered + 1)
+)
 
 
 def _count_vote(session: Session, entry_id: str, vote: str, step: int) -> None:

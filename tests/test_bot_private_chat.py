@@ -11,6 +11,8 @@ Two kinds of tests, both with the real PTB application and real HTTP:
 from __future__ import annotations
 
 import itertools
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,15 +23,19 @@ from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import Application
 
+from bot import handlers
 from bot.app import build_application, report_error
 from bot.clock import FrozenClock
-from bot.context import HelpdeskContext
+from bot.context import HelpdeskContext, Talking
 from bot.db import Database
 from bot.fakeapi import FakeTelegram
+from bot.handlers import who_is_talking
 from bot.models import ChatUser
 from bot.settings import Settings
+from bot.tickets import Ticket
 from faq.models import FaqEntry, Phrasing, QuestionLog
 from faq.service import FaqIndex
+from reminders.engine import ReturnPrompt
 
 from .conftest import BOT_USERNAME, add_entry
 
@@ -747,3 +753,115 @@ async def test_an_unchanged_user_is_not_written_again_until_last_seen_is_stale(
         assert chat_user(db, ALICE).first_name == "Alice Wang"
     finally:
         event.remove(db.engine, "before_cursor_execute", on_execute)
+
+
+def test_who_is_talking_is_one_select_for_a_known_user(db: Database, clock: FrozenClock):
+    now = clock.now()
+    with db.session() as session:
+        session.add(
+            ChatUser(
+                id=ALICE,
+                first_name="Alice",
+                telegram_lang="zh-hans",  # as talker() below: nothing to write
+                chosen_lang="en",
+                created_at=now,
+                last_seen_at=now,
+            )
+        )
+        session.add(ReturnPrompt(user_id=ALICE, item_ref="R-1", prompt_message_id=5, asked_at=now))
+        session.add(
+            Ticket(
+                user_id=ALICE,
+                chat_id=ALICE,
+                lang="zh",
+                status="answered",
+                created_at=now,
+                updated_at=now,
+            )
+        )
+        session.add(
+            Ticket(
+                user_id=BOB, chat_id=BOB, lang="en", status="closed", created_at=now, updated_at=now
+            )
+        )
+    statements: list[str] = []
+
+    def on_execute(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", on_execute)
+    try:
+        user, talking = db.call(who_is_talking, **talker(ALICE, "Alice"), now=now)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", on_execute)
+
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("SELECT")
+    assert (user.id, user.first_name, user.chosen_lang) == (ALICE, "Alice", "en")
+    assert user.created_at == now
+    assert talking is not None and talking.active_ticket
+    assert talking.return_prompt is not None
+    assert (talking.return_prompt.item_ref, talking.return_prompt.asked_at) == ("R-1", now)
+
+    user, talking = db.call(who_is_talking, **talker(BOB, "Bob"), now=now)  # new, closed ticket
+    assert (user.id, user.first_name, user.created_at, user.chosen_lang) == (BOB, "Bob", now, None)
+    assert talking == Talking(return_prompt=None, active_ticket=False)
+    assert chat_user(db, BOB).first_name == "Bob"
+
+    user, talking = db.call(who_is_talking, **talker(BOB, "Bob", private=False), now=now)
+    assert user.first_name == "Bob" and talking is None
+
+
+def test_a_new_user_stored_meanwhile_by_another_process_is_refreshed_not_refused(
+    db: Database, clock: FrozenClock
+):
+    earlier = clock.now()
+    with db.session() as session:  # stored by another process after this one read "no such user"
+        session.add(
+            ChatUser(
+                id=ALICE, first_name="A", chosen_lang="en", created_at=earlier, last_seen_at=earlier
+            )
+        )
+    clock.advance(minutes=1)
+    user = db.call(
+        lambda session: handlers._touched(
+            session.connection(),
+            None,  # what this process read
+            user_id=ALICE,
+            first_name="Alice",
+            username="alice",
+            telegram_lang="zh-hans",
+            blocked_bot=False,
+            now=clock.now(),
+        )
+    )
+    assert user.first_name == "Alice"
+    stored = chat_user(db, ALICE)
+    assert (stored.first_name, stored.username, stored.chosen_lang) == ("Alice", "alice", "en")
+    assert (stored.created_at, stored.last_seen_at) == (earlier, clock.now())
+
+
+def test_on_sqlite_who_is_talking_waits_for_no_writer(db: Database, clock: FrozenClock):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's database-wide write lock")
+    now = clock.now()
+    db.call(who_is_talking, **talker(ALICE, "Alice"), now=now)  # stored
+    writer = sqlite3.connect(db.engine.url.database, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process writing, for longer than this test waits
+    try:
+        started = time.monotonic()
+        user, talking = db.call(who_is_talking, **talker(ALICE, "Alice"), now=now)
+        assert time.monotonic() - started < 5  # the busy timeout is 30 s
+        assert user.first_name == "Alice" and talking is not None
+    finally:
+        writer.rollback()
+        writer.close()
+
+
+def talker(user_id: int, first_name: str, *, private: bool = True) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "first_name": first_name,
+        "username": None,
+        "telegram_lang": "zh-hans",
+        "private_message": private,
+    }

@@ -2,9 +2,12 @@
 
 from datetime import UTC, datetime
 
+import pytest
+from sqlalchemy import insert, inspect
 from sqlmodel import select
 
-from bot.db import Database
+from bot.db import Database, autocommit_connection, loaded, upsert_insert
+from bot.models import ChatUser
 from faq.models import QuestionLog
 
 
@@ -25,3 +28,55 @@ def test_text_with_a_nul_character_is_stored_on_every_database(db: Database):
         stored = session.exec(select(QuestionLog.text)).one()
     expected = "附件传不上去" if db.engine.dialect.name == "postgresql" else "附件\x00传不上去"
     assert stored == expected
+
+
+def test_an_autocommit_connection_commits_each_statement_at_once(db: Database):
+    with db.session() as session:
+        connection = autocommit_connection(session)
+        connection.execute(insert(ChatUser.__table__), user_row(1))  # type: ignore[attr-defined]
+        # Visible before the session ends; on SQLite the other BEGIN IMMEDIATE would wait for a
+        # write lock still held (30 s busy timeout) and fail.
+        with db.engine.connect() as other:
+            assert other.execute(select(ChatUser.id)).all() == [(1,)]  # type: ignore[call-overload]
+
+
+def test_inside_a_transaction_an_autocommit_connection_is_the_transactions(db: Database):
+    with db.session() as session:
+        session.add(ChatUser(**user_row(1)))
+        session.flush()  # the transaction has begun
+        connection = autocommit_connection(session)
+        connection.execute(insert(ChatUser.__table__), user_row(2))  # type: ignore[attr-defined]
+        session.rollback()
+    with db.session() as session:
+        assert session.exec(select(ChatUser)).all() == []
+
+
+def test_a_loaded_object_is_a_stored_row_not_a_new_one(db: Database):
+    db.call(lambda session: session.connection().execute(insert(ChatUser.__table__), user_row(1)))
+    user = loaded(ChatUser, user_row(1))
+    assert inspect(user).detached
+    with db.session() as session:
+        session.add(user)  # an UPDATE of what changes, never an INSERT
+        user.chosen_lang = "en"
+    with db.session() as session:
+        [stored] = session.exec(select(ChatUser)).all()
+        assert (stored.first_name, stored.chosen_lang) == ("Alice", "en")
+
+
+def test_upsert_insert_is_for_sqlite_and_postgresql_only():
+    with pytest.raises(NotImplementedError):
+        upsert_insert("mysql", ChatUser.__table__)  # type: ignore[attr-defined]
+
+
+def user_row(user_id: int) -> dict:
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    return {
+        "id": user_id,
+        "first_name": "Alice",
+        "username": None,
+        "telegram_lang": None,
+        "chosen_lang": None,
+        "blocked_bot": False,
+        "created_at": now,
+        "last_seen_at": now,
+    }

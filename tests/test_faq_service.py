@@ -135,6 +135,70 @@ def test_an_answered_question_is_logged_and_counted(faq_db, clock):
     assert entry(faq_db, "account-002").times_answered == 0
 
 
+def test_the_same_message_logged_again_is_the_first_row_counted_once(faq_db, clock):
+    def log(chat_id: int, match: Match, text: str) -> QuestionLog:
+        return faq_db.call(
+            log_question,
+            chat_id=chat_id,
+            message_id=7,
+            user_id=chat_id,
+            lang="zh",
+            text=text,
+            match=match,
+            now=clock.now(),
+        )
+
+    first = log(ALICE, answered("account-001"), "密码忘了咋办")
+    clock.advance(minutes=1)
+    again = log(ALICE, answered("account-002"), "密码忘了咋办？")  # its update handled again
+    other_chat = log(BOB, answered("account-001"), "密码忘了咋办")  # message ids are per chat
+
+    assert again.id == first.id
+    assert (again.entry_id, again.text, again.replied_at) == ("account-001", "密码忘了咋办", None)
+    assert other_chat.id != first.id
+    assert entry(faq_db, "account-001").times_answered == 2  # Alice's once, Bob's once
+    assert entry(faq_db, "account-002").times_answered == 0
+    with faq_db.session() as session:
+        assert len(session.exec(select(QuestionLog)).all()) == 2
+
+
+def test_the_returned_log_is_the_stored_row(faq_db, clock):
+    log = ask(faq_db, clock, suggested("att-001", "att-002"))
+    stored = question(faq_db, log.id)
+    assert log.model_dump() == stored.model_dump()
+    with faq_db.session() as session:  # a stored row: adding it to a session never inserts it
+        session.add(log)
+        log.feedback = "up"
+    assert question(faq_db, log.id).feedback == "up"
+
+
+def test_questions_without_a_message_id_never_collide(faq_db, clock):
+    first = ask(faq_db, clock, answered("account-001"))
+    second = ask(faq_db, clock, answered("account-001"))
+    assert first.id != second.id
+    assert entry(faq_db, "account-001").times_answered == 2
+
+
+def test_an_entry_the_session_holds_shows_the_new_count(faq_db, clock):
+    with Session(faq_db.engine, expire_on_commit=False) as session:
+        held = session.get(FaqEntry, "account-001")
+        assert held is not None
+        before = held.times_answered
+        log_question(
+            session,
+            chat_id=ALICE,
+            message_id=3,
+            user_id=ALICE,
+            lang="zh",
+            text="密码忘了咋办",
+            match=answered("account-001"),
+            now=clock.now(),
+        )
+        assert held.times_answered == before + 1
+        session.commit()
+    assert entry(faq_db, "account-001").times_answered == before + 1
+
+
 def test_a_suggest_question_logs_the_offered_entries(faq_db, clock):
     log = ask(faq_db, clock, suggested("att-001", "att-002", "att-003", "att-004"))
 
