@@ -21,7 +21,6 @@ def thresholds(settings: Settings) -> Thresholds:
     return Thresholds(
         answer=settings.answer_threshold,
         margin=settings.answer_margin,
-        clear_lead=settings.clear_lead_threshold,
         suggest=settings.suggest_threshold,
     )
 

@@ -48,7 +48,6 @@ class Settings(BaseSettings):
     # Matcher thresholds (scores are 0..100); see faq/matcher.py for what they mean.
     answer_threshold: float = Field(default=70.0, ge=0, le=100)
     answer_margin: float = Field(default=10.0, ge=0, le=100)
-    clear_lead_threshold: float = Field(default=60.0, ge=0, le=100)
     suggest_threshold: float = Field(default=5.0, ge=0, le=100)
 
     max_message_chars: int = Field(default=1000, ge=10)

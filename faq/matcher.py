@@ -34,9 +34,8 @@ checked on a second, independently written set, ``bench/own_queries.csv``):
    ``bench/fit_confidence.py``; refitted after the thesaurus was added). Two near-equal entries
    split the confidence, so neither is answered outright; a message that fits no entry leaves
    most of it to "none". A message that is word for word one of an entry's phrasings gets 100.
-   The decision compares the confidences with the thresholds (settings: enough confidence and a
-   lead, or a clear lead alone, see :class:`Thresholds`); a message of one bare word is never
-   answered outright, only suggested.
+   The decision compares the confidences with the thresholds (settings); a message of one bare
+   word is never answered outright, only suggested.
 5. Contrast vetoes (``faq.contrast``, general domain lexicons): a candidate whose phrasings name
    only other operations than the query asks for (注销 against 注册, download against upload), or
    which never mentions another system the query names (电子税务局, 公积金, a bank), is capped at
@@ -77,7 +76,6 @@ from faq.synonyms import concepts
 Decision = Literal["answer", "suggest", "smalltalk", "none"]
 
 RERANK = 8  # candidates that get the fuzzy alignment and a confidence
-CLEAR_LEAD_SHARE = 0.2  # see Thresholds.clear_lead
 ANSWER_SHARE = 0.35  # ranking: weight of the answer text against the best phrasing
 ENTRY_SHARE = 0.3  # ranking: weight of all the entry's phrasings together (BM25 saturation K1)
 K1 = 1.2
@@ -125,11 +123,6 @@ class Candidate:
 class Thresholds:
     answer: float = 70.0  # confidence needed to answer outright
     margin: float = 10.0  # and its lead over the next entry
-    # Or this much confidence with the next entry at most CLEAR_LEAD_SHARE of it: one candidate
-    # standing alone. The logit is cautious with paraphrases that share few words with a phrasing
-    # (the right entry first at 55-69, nothing else near), and a lone suggestion makes the user
-    # tap for what the bot could have said.
-    clear_lead: float = 60.0
     suggest: float = 5.0  # lowest confidence still offered as a suggestion
 
 
@@ -526,9 +519,7 @@ class Matcher:
         t = self.thresholds
         if not cands or cands[0].score < t.suggest:
             return "none"
-        best, runner_up = cands[0].score, (cands[1].score if len(cands) > 1 else 0.0)
-        if best >= t.answer and best - runner_up >= t.margin:
-            return "answer"
-        if best >= t.clear_lead and runner_up <= CLEAR_LEAD_SHARE * best:
+        lead = cands[0].score - (cands[1].score if len(cands) > 1 else 0.0)
+        if cands[0].score >= t.answer and lead >= t.margin:
             return "answer"
         return "suggest"
