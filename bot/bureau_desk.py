@@ -15,7 +15,7 @@ answered "no longer valid" and changes nothing.
 退回 stores a :class:`reminders.engine.ReturnPrompt` (in the database, so a restart in between
 loses nothing); the reviewer's reply to the prompt, or their next text within 30 minutes, is the
 reason. That handler runs in group -3, after remember_user (-5: it reads whether a prompt is
-open, bot/context.py's Talking), before the ticket relay (-1) and the FAQ (0), and lets every
+open, bot/chat_users.py's Talking), before the ticket relay (-1) and the FAQ (0), and lets every
 other message through untouched.
 
 Jobs: the tick every minute (``reminders-tick``), plus a daily run at 09:00 local time so the

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
+from bot.chat_users import Talking
 from bot.clock import Clock
 from bot.db import Database
 from bot.roles import Roles
@@ -25,7 +26,6 @@ from faq.service import FaqIndex
 if TYPE_CHECKING:
     from bot.desk import Desk
     from bot.models import ChatUser
-    from reminders.engine import ReturnPrompt
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,18 +52,6 @@ class BotData:
 
     services: Services
     desk: Desk  # the escalation desk: its configuration and the outbox sender
-
-
-@dataclass(slots=True)
-class Talking:
-    """What later handler groups would ask the database about the user of a private message, read
-    by :func:`bot.handlers.remember_user` in the same transaction as the ChatUser, as it stood
-    when the update's handling began. A handler that changes it within the update changes it here
-    too; the handlers that decide on it (bureau_desk's return reason, the desk's relay) still
-    re-check inside their own transaction whenever they act on it."""
-
-    return_prompt: ReturnPrompt | None  # the reviewer's pending 退回, answered or not
-    active_ticket: bool  # an open or answered ticket: the desk relays the message to staff
 
 
 class HelpdeskContext(CallbackContext[ExtBot[None], dict, dict, BotData]):

@@ -23,13 +23,13 @@ from telegram import Update
 from telegram.error import BadRequest
 from telegram.ext import Application
 
-from bot import handlers
+from bot import chat_users
 from bot.app import build_application, report_error
+from bot.chat_users import Talking, who_is_talking
 from bot.clock import FrozenClock
-from bot.context import HelpdeskContext, Talking
+from bot.context import HelpdeskContext
 from bot.db import Database
 from bot.fakeapi import FakeTelegram
-from bot.handlers import who_is_talking
 from bot.models import ChatUser
 from bot.settings import Settings
 from bot.tickets import Ticket
@@ -823,7 +823,7 @@ def test_a_new_user_stored_meanwhile_by_another_process_is_refreshed_not_refused
         )
     clock.advance(minutes=1)
     user = db.call(
-        lambda session: handlers._touched(
+        lambda session: chat_users._touched(
             session.connection(),
             None,  # what this process read
             user_id=ALICE,

@@ -19,6 +19,7 @@ DOMAIN = [
     "bot.tickets",
     "bot.outbox",
     "bot.inbox",
+    "bot.chat_users",
     "reminders.calendar",
     "reminders.models",
     "reminders.bureaus",
