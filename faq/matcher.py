@@ -29,6 +29,16 @@ checked on a second, independently written set, ``bench/own_queries.csv``):
    whole entry and once over its phrasings alone (a word only the answer text mentions, 公司 or
    申请, is weaker evidence). A question about something else ("公司注销…" against
    "注册需要准备哪些材料") leaves its most telling word unexplained.
+   A long message (``CLAUSE_MIN_CHARS`` normalised characters or more, more than one clause) is
+   also read for its question (``faq.normalize.question_part``): split into clauses at
+   punctuation, line breaks and clause-opening words (请问, 想问, 但是, 所以 …), the clauses with an
+   interrogative word or particle (吗, 怎么, 哪, 多少, 是不是, 还是, how/what/can/do …) or a
+   question mark, else the last one. ``Evidence.clause`` is the share of the question's
+   informative words the entry explains less ``explained``: an entry that matches the context
+   ("我们是XX事务所，之前是…") but not what is asked loses, the one that answers the question
+   gains. Its weight is fitted alone, the others held (``bench/fit_confidence.py
+   --clause-only``): it is zero for all but about one query in ten, and in the joint fit the L2
+   penalty held it at 1.7, where it changed nothing on the never-fitted sets.
 4. A conditional logit turns the evidence into confidences: candidate i gets exp(w . x_i + b), the
    option "none of them" gets 1, each its share (weights fitted with 5-fold cross-validation by
    ``bench/fit_confidence.py``; refitted after the thesaurus was added). Two near-equal entries
@@ -70,7 +80,7 @@ from faq.features import (
     tokens,
     words,
 )
-from faq.normalize import normalize
+from faq.normalize import normalize, question_part
 from faq.synonyms import concepts
 
 Decision = Literal["answer", "suggest", "smalltalk", "none"]
@@ -95,9 +105,14 @@ HOMOPHONE_CHAR = 0.7  # a character explained by another with the same sound
 PART_CREDIT = 0.5  # a real word explained only by its characters, one by one
 SYNONYM_CREDIT = 0.8  # a query word explained by another word of its concept (faq.synonyms)
 
+# A message of at least this many normalised characters (and more than one clause) is also scored
+# by its question clause alone (Evidence.clause); shorter ones are one clause anyway.
+CLAUSE_MIN_CHARS = 20
+
 # Conditional logit over Evidence.vector(); fitted by bench/fit_confidence.py on the dev set and
-# bench/own_queries.csv (refitted 2026-11-23 with the thesaurus of faq.synonyms).
-WEIGHTS = (2.026, 0.274, 4.596, 1.394, 4.501, 0.910, 4.480, 2.735, 3.490)
+# bench/own_queries.csv (refitted 2026-11-23 with the thesaurus of faq.synonyms). The last weight
+# (Evidence.clause) was fitted after, alone, with the others held: fit_confidence.py --clause-only.
+WEIGHTS = (2.026, 0.274, 4.596, 1.394, 4.501, 0.910, 4.480, 2.735, 3.490, 4.9)
 BIAS = -11.69
 # A vetoed candidate (Evidence.vetoed) scores at most this: even odds against "none" alone, so it
 # is never answered outright (thresholds are above 50) but can still be suggested.
@@ -162,6 +177,9 @@ class Evidence:
     rel: float  # rank_score / the top candidate's rank_score
     syllables: float  # rapidfuzz token set ratio of query and best phrasing, pinyin syllables
     asked: float = 0.0  # share of the query's informative words the entry's phrasings explain
+    # A long message: the share of its question clause's informative words the entry explains,
+    # less ``explained`` (0 for a message of one clause or shorter than CLAUSE_MIN_CHARS).
+    clause: float = 0.0
     contrast: float = 0.0  # 1: the query asks for an operation the phrasings name only others of
     foreign: float = 0.0  # 1: the query names another system or matter the entry never mentions
     exact: bool = False  # the query is one of the entry's phrasings, word for word
@@ -177,6 +195,7 @@ class Evidence:
             self.rel,
             self.syllables,
             self.asked,
+            self.clause,
         )
 
     @property
@@ -229,6 +248,16 @@ def _sounds(text: str) -> str:
 _LIGHT_CHARS = frozenset(
     "了些的得地着过吗呢吧啊么个能要会可把被给就都也还又很太是在有和与或这那哪什"
 )
+
+
+def _clause(text: str, norm: str) -> str | None:
+    """The normalised question clause(s) of a long message; None for a short or one-clause one."""
+    if len(norm) < CLAUSE_MIN_CHARS:
+        return None
+    part, n = question_part(text)
+    if n < 2:
+        return None
+    return normalize(part).text or None
 
 
 def _bare_word(text: str) -> bool:
@@ -382,8 +411,26 @@ class _LangIndex:
         )
         return got / len(chars) * (1.0 if fused else PART_CREDIT)
 
-    def evidence(self, text: str) -> list[Evidence]:
-        """The best candidates for a normalised query, best first, with their evidence."""
+    def _query_words(
+        self, text: str, fixes: dict[str, str]
+    ) -> tuple[list[str], list[float], float, dict[str, tuple[str, ...]]]:
+        """A normalised text's informative words, their weights, the total, and their pinyin."""
+        qwords = list(dict.fromkeys(content_words(text, word_map=fixes)))
+        weights = [self._word_weight(w) for w in qwords]
+        sounds_of: dict[str, tuple[str, ...]] = {}  # pinyin of the words, in context
+        for tok in tokens(text):
+            if is_chinese(tok):
+                run_sounds, i = pinyin(tok), 0
+                for w in words(tok):
+                    sounds_of.setdefault(w, run_sounds[i : i + len(w)])
+                    i += len(w)
+        return qwords, weights, sum(weights), sounds_of
+
+    def evidence(self, text: str, clause: str | None = None) -> list[Evidence]:
+        """The best candidates for a normalised query, best first, with their evidence.
+
+        ``clause``: the normalised question clause(s) of a long message (see ``Matcher``).
+        """
         fixes = self.correct_words(text)
         qfeats = {f for f in features(text, word_map=fixes) if TYPE_WEIGHT[f[0]] > 0}
         if not qfeats:
@@ -423,23 +470,26 @@ class _LangIndex:
             scored.append((score, d, cq_best, cp_best, answer))
         ranked = heapq.nlargest(RERANK, scored)
 
-        qwords = list(dict.fromkeys(content_words(text, word_map=fixes)))
-        word_weights = [self._word_weight(w) for w in qwords]
-        total = sum(word_weights)
+        qwords, word_weights, total, sounds_of = self._query_words(text, fixes)
         qsounds = _sounds(text)
-        sounds_of: dict[str, tuple[str, ...]] = {}  # pinyin of the query's words, in context
-        for tok in tokens(text):
-            if is_chinese(tok):
-                run_sounds, i = pinyin(tok), 0
-                for w in words(tok):
-                    sounds_of.setdefault(w, run_sounds[i : i + len(w)])
-                    i += len(w)
+        clause_words = None
+        if clause and clause != text:
+            clause_words = self._query_words(clause, self.correct_words(clause))
         top = ranked[0][0] if ranked else 0.0
         qacts, qforeign = actions(text), foreign_terms(text)
         out: list[Evidence] = []
         for score, d, cq, cp, answer in ranked:
             shares = [self._explains(d, word, sounds_of.get(word[1:])) for word in qwords]
             explained = sum(w * e for w, e in zip(word_weights, shares, strict=True))
+            explained = explained / total if total else 0.0
+            clause_gap = 0.0
+            if clause_words is not None and clause_words[2]:
+                cwords, cweights, ctotal, csounds = clause_words
+                got = sum(
+                    w * self._explains(d, word, csounds.get(word[1:]))
+                    for word, w in zip(cwords, cweights, strict=True)
+                )
+                clause_gap = got / ctotal - explained
             # The same from the phrasings alone: never more than from the whole entry.
             asked = sum(
                 w * self._explains(d, word, sounds_of.get(word[1:]), phrasings=True)
@@ -456,7 +506,7 @@ class _LangIndex:
                     query_covered=cq,
                     phrasing_covered=cp,
                     answer_covered=answer,
-                    explained=explained / total if total else 0.0,
+                    explained=explained,
                     aligned=aligned / 100,
                     rel=score / top if top else 0.0,
                     syllables=max(
@@ -465,6 +515,7 @@ class _LangIndex:
                     )
                     / 100,
                     asked=asked / total if total else 0.0,
+                    clause=clause_gap,
                     contrast=float(contrast(qacts, self.entry_actions[d])),
                     foreign=float(bool(qforeign - self.entry_foreign[d])),
                     exact=d in self.exact.get(text, ()),
@@ -490,7 +541,7 @@ class Matcher:
         index = self._index(norm.lang)
         if index is None or not norm.text:
             return norm.lang, []
-        return norm.lang, index.evidence(norm.text)
+        return norm.lang, index.evidence(norm.text, _clause(text, norm.text))
 
     def match(self, text: str) -> Match:
         norm = normalize(text)
@@ -499,7 +550,7 @@ class Matcher:
         index = self._index(norm.lang)
         if index is None or not norm.text:
             return Match("none", norm.lang)
-        evidence = index.evidence(norm.text)
+        evidence = index.evidence(norm.text, _clause(text, norm.text))
         scored = sorted(
             (
                 (round(100 * p, 1), index.docs[ev.doc].id)

@@ -101,8 +101,7 @@ _ZH_FILLERS = (
     "请问下",
     "想问一下",
     "想问下",
-    "问一下",
-    "问下",
+    "(?<![想请])问一?下",  # not inside 想问一下 / 请问下
     "咨询一下",
     "咨询下",
     "打扰一下",
@@ -412,3 +411,50 @@ def normalize(text: str) -> Normalized:
         out = out.replace(filler, " ")
     out = _EN_FILLER_PATTERN.sub(" ", _ZH_PARTICLE_PATTERN.sub(" ", out))
     return Normalized(" ".join(out.split()), lang, None)
+
+
+# The question inside a long message (used by faq.matcher): clause breaks are punctuation, line
+# breaks and the words that open a new clause in chat Chinese; a clause asks when it holds an
+# interrogative word or particle or ends in a question mark. General Chinese and English only.
+_CLAUSE_OPENERS = (
+    "请问",
+    "想问",
+    "(?<![想请])问一?下",  # not inside 想问一下 / 请问下
+    "想了解",
+    "想咨询",
+    "想知道",
+    "就是",
+    "但是",
+    "可是",
+    "不过",
+    "所以",
+    "那么",
+    "结果",
+)
+_CLAUSE_BREAK = re.compile(
+    r"([,.;:!?~，。；：！？、…～\n\r]+)|(?=" + "|".join(_CLAUSE_OPENERS) + ")"
+)
+_INTERROGATIVE = re.compile(
+    r"吗|呢|么$|怎|如何|哪|什么|啥|多少|多久|多长|多大|(?<![十百千万])几(?![十百千万])|"
+    r"是否|能否|能不能|可不可以|可以不|要不要|有没有|是不是|会不会|还是|为什么|为啥|不$|"
+    r"\b(?:how|what|when|where|which|who|whom|why|can|could|do|does|did|is|are|was|should|"
+    r"will|would|may|must)\b"
+)
+
+
+def question_part(text: str) -> tuple[str, int]:
+    """The clauses of a message that ask something, joined, and how many clauses it has.
+
+    Without any interrogative clause, the last clause (the question usually comes last). The text
+    comes back basic-normalised (width, case, simplified characters), not yet through
+    :func:`normalize`.
+    """
+    pieces = _CLAUSE_BREAK.split(_basic(text))
+    clauses: list[tuple[str, bool]] = []  # (clause, followed by a question mark)
+    for i in range(0, len(pieces), 2):
+        clause = (pieces[i] or "").strip()
+        mark = pieces[i + 1] if i + 1 < len(pieces) else None
+        if clause:
+            clauses.append((clause, "?" in (mark or "")))
+    asked = [c for c, q in clauses if q or _INTERROGATIVE.search(c)]
+    return " ".join(asked or [c for c, _ in clauses[-1:]]), len(clauses)
