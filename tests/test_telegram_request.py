@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
+import re
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -280,3 +282,43 @@ def test_error_messages_lose_the_token() -> None:
     assert cause is None  # chaining it would print the token in tracebacks
     plain = aiohttp.ServerDisconnectedError()
     assert _scrubbed(plain, url) == ("aiohttp.ServerDisconnectedError: Server disconnected", plain)
+
+
+async def test_the_environments_proxy_carries_the_requests_unless_no_proxy_says_otherwise(
+    fake: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+):
+    """Servers in mainland China reach Telegram through a proxy: HTTPS_PROXY / HTTP_PROXY /
+    NO_PROXY are honoured as httpx honoured them."""
+    request_lines: list[str] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        request_lines.append(head.split(b"\r\n", 1)[0].decode())
+        length = re.search(rb"(?i)\r\ncontent-length: *(\d+)", head)
+        await reader.readexactly(int(length.group(1)) if length else 0)
+        me = {"id": 42, "is_bot": True, "first_name": "Proxied", "username": "proxied_bot"}
+        body = json.dumps({"ok": True, "result": me}).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body)
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    try:
+        async with make_bot(fake.base_url) as client:
+            assert client.bot.first_name == "Proxied"
+        assert request_lines and request_lines[0].startswith(f"POST {fake.base_url}/bot")
+        assert request_lines[0].endswith("/getMe HTTP/1.1")
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        async with make_bot(fake.base_url) as client:
+            assert client.bot.first_name != "Proxied"  # straight to the fake server
+        assert len(request_lines) == 1
+    finally:
+        server.close()
+        await server.wait_closed()
