@@ -11,6 +11,9 @@ from __future__ import annotations
 import asyncio
 import importlib
 import pkgutil
+import random
+import sqlite3
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,7 +69,7 @@ def make_engine(url: str) -> Engine:
         # The busy timeout first: switching a new file to WAL needs a lock that another process
         # starting at the same moment may hold.
         cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.execute("PRAGMA journal_mode=WAL")
+        switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
@@ -121,6 +124,26 @@ def _strip_nul(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(_strip_nul(item) for item in value)
     return value
+
+
+WAL_SWITCH_ATTEMPTS = 200
+
+
+def switch_to_wal(cursor: Any) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again while SQLite says "database is locked".
+
+    Connections opening a new file at the same moment (workers, instances, tests) each hold the
+    read lock the other's switch needs; SQLite sees the deadlock and answers at once instead of
+    waiting out the busy timeout (one connection in fifteen, four at a time, in a stress run).
+    A short random pause lets one of them finish; after that the file is in WAL for good."""
+    for attempt in range(WAL_SWITCH_ATTEMPTS):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_SWITCH_ATTEMPTS - 1:
+                raise
+            time.sleep(0.01 + random.random() * 0.02)
 
 
 def upsert_insert(dialect_name: str, table: Table) -> Insert:

@@ -1,12 +1,15 @@
 """The database edge (bot/db.py), on whichever database the suite runs against."""
 
+import sqlite3
+import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, inspect
 from sqlmodel import select
 
-from bot.db import Database, autocommit_connection, loaded, upsert_insert
+from bot.db import Database, autocommit_connection, loaded, switch_to_wal, upsert_insert
 from bot.models import ChatUser
 from faq.models import QuestionLog
 
@@ -80,3 +83,33 @@ def user_row(user_id: int) -> dict:
         "created_at": now,
         "last_seen_at": now,
     }
+
+
+def test_connections_opening_a_new_sqlite_file_at_once_all_get_it_in_wal(tmp_path: Path):
+    """SQLite answers "database is locked" at once to one of two connections switching a new file
+    to WAL together (a deadlock, so no busy timeout): bot.db.switch_to_wal tries again."""
+    errors: list[BaseException] = []
+    for n in range(40):
+        path = tmp_path / f"new{n}.db"
+        barrier = threading.Barrier(4)
+
+        def open_new(path: Path = path, barrier: threading.Barrier = barrier) -> None:
+            connection = sqlite3.connect(path, timeout=30, check_same_thread=False)
+            connection.isolation_level = None
+            try:
+                barrier.wait()
+                connection.execute("PRAGMA busy_timeout=30000")
+                switch_to_wal(connection.cursor())
+                mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+                assert mode == "wal"
+            except BaseException as exc:  # collected: the assertion below shows it
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=open_new) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert errors == []
