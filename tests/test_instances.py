@@ -204,6 +204,11 @@ async def start_instance(
         "HELPDESK_QUIET_HOURS": "",  # the test runs at any hour
         "HELPDESK_OUTBOX_INTERVAL_SECONDS": "1",
     }
+    return await helpdesk_run(workdir, env)
+
+
+async def helpdesk_run(workdir: Path, env: dict[str, str]) -> asyncio.subprocess.Process:
+    """``python -m bot.cli run`` in ``workdir`` with ``env``; its log on stderr (a pipe)."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -25,7 +25,7 @@ from bot.settings import Settings
 from bot.workers import STABLE_AFTER, START_GRACE, Supervisor
 from faq.service import FaqIndex
 
-from .test_instances import SECRET, post
+from .test_instances import SECRET, helpdesk_run, post
 from .test_webhook import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,16 +142,7 @@ async def test_two_workers_share_the_webhook_port_and_answer_every_question_once
             "HELPDESK_WORKERS": "2",
             "HELPDESK_QUIET_HOURS": "",
         }
-        supervisor = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "run",
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        supervisor = await helpdesk_run(tmp_path, env)
         try:
             async with aiohttp.ClientSession() as http:
                 await wait_until_listening(http, [port + 1, port + 2])
