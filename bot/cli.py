@@ -162,9 +162,11 @@ def render_match(index: FaqIndex, match: Match) -> str:
     lines = [f"decision: {match.decision}{kind}"]
     if match.entry_id and (doc := index.entry(match.entry_id)):
         lines += [f"{doc.id} ({match.score:.0f}): {doc.question}", doc.answer]
+    # Under an answer the offered entries are its related ones; otherwise suggestions.
+    label = "related" if match.decision == "answer" else "suggest"
     for cand in match.suggestions:
         if doc := index.entry(cand.entry_id):
-            lines.append(f"  suggest {doc.id} ({cand.score:.0f}): {doc.question}")
+            lines.append(f"  {label} {doc.id} ({cand.score:.0f}): {doc.question}")
     return "\n".join(lines)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable, Sequence
 
 from telegram import (
     Bot,
@@ -46,9 +47,11 @@ from bot.keyboards import (
     contact_keyboard,
     examples_keyboard,
     feedback_keyboard,
+    has_feedback,
     language_keyboard,
     parse_press,
     suggestions_keyboard,
+    without_feedback,
 )
 from bot.texts import LANGS, t
 from faq.matcher import FaqDoc, Match
@@ -62,6 +65,7 @@ from faq.service import (
     mark_replied,
     own_question,
     record_feedback,
+    related_ids,
 )
 
 logger = logging.getLogger(__name__)
@@ -108,9 +112,14 @@ def replies_to_bot(message: Message, bot: Bot) -> bool:
 Reply = tuple[str, InlineKeyboardMarkup | None]
 
 
-def render_answer(lang: str, doc: FaqDoc, question_id: int) -> Reply:
+def render_answer(
+    lang: str, doc: FaqDoc, question_id: int, related: Sequence[FaqDoc] = ()
+) -> Reply:
+    """An entry's answer with 👍 / 👎, and under it the related entries still plausible, if any."""
     text = t(lang, "answer", question=doc.question, answer=doc.answer)
-    return text, feedback_keyboard(lang, question_id)
+    if related:
+        text += "\n\n" + t(lang, "related")
+    return text, feedback_keyboard(lang, question_id, related)
 
 
 def render_match(lang: str, question_id: int, match: Match, faq: FaqIndex) -> Reply:
@@ -118,9 +127,10 @@ def render_match(lang: str, question_id: int, match: Match, faq: FaqIndex) -> Re
     if match.decision == "answer" and match.entry_id is not None:
         doc = faq.entry(match.entry_id)
         if doc is not None:  # None only if a rebuild removed it in the meantime
-            return render_answer(lang, doc, question_id)
+            related = _active_docs(faq, (c.entry_id for c in match.related))
+            return render_answer(lang, doc, question_id, related)
     elif match.decision == "suggest":
-        docs = [d for c in match.suggestions if (d := faq.entry(c.entry_id)) is not None]
+        docs = _active_docs(faq, (c.entry_id for c in match.suggestions))
         if docs:
             return t(lang, "suggest"), suggestions_keyboard(lang, question_id, docs)
     elif match.decision == "smalltalk":
@@ -319,9 +329,15 @@ async def _handle_press(press: Press, query: CallbackQuery, context: HelpdeskCon
             else:
                 await query.answer()
                 await _drop_buttons(query)
-                await _send(
-                    query, context, t(lang, "feedback_sorry"), contact_keyboard(lang, question_id)
+                # Related entries under the answer, none chosen yet: offer them again, with
+                # "none of these — contact staff" under them.
+                related = _active_docs(services.faq, related_ids(log))
+                keyboard = (
+                    suggestions_keyboard(lang, question_id, related)
+                    if related
+                    else contact_keyboard(lang, question_id)
                 )
+                await _send(query, context, t(lang, "feedback_sorry"), keyboard)
 
         case SuggestionPress(question_id=question_id, entry_id=entry_id):
             doc = _active_doc(services.faq, entry_id)
@@ -334,6 +350,9 @@ async def _handle_press(press: Press, query: CallbackQuery, context: HelpdeskCon
             )
             lang = context.chosen_lang or log.lang
             await query.answer()
+            # A related entry pressed under an answer: that message's 👍 / 👎 would now rate the
+            # chosen entry (the log rates the entry shown last), so they go; the rows stay.
+            await _drop_feedback(query)
             await _send(query, context, *render_answer(lang, doc, question_id))
 
         case ExamplePress(entry_id=entry_id):
@@ -375,6 +394,11 @@ async def _handle_press(press: Press, query: CallbackQuery, context: HelpdeskCon
             await _send(query, context, render_contact(lang, services.faq), None)
 
 
+def _active_docs(faq: FaqIndex, entry_ids: Iterable[str]) -> list[FaqDoc]:
+    """The entries still active, in order (a rebuild may have removed some in the meantime)."""
+    return [doc for entry_id in entry_ids if (doc := faq.entry(entry_id)) is not None]
+
+
 def _active_doc(faq: FaqIndex, entry_id: str) -> FaqDoc:
     doc = faq.entry(entry_id)
     if doc is None:
@@ -401,12 +425,19 @@ async def _send(
     )
 
 
-async def _drop_buttons(query: CallbackQuery) -> None:
+async def _drop_buttons(query: CallbackQuery, keep: InlineKeyboardMarkup | None = None) -> None:
     try:
-        await query.edit_message_reply_markup(reply_markup=None)
+        await query.edit_message_reply_markup(reply_markup=keep)
     except BadRequest as exc:
         # Already gone (a double tap) or the message is too old to edit: nothing to remove.
         logger.debug("could not remove buttons: %s", exc)
+
+
+async def _drop_feedback(query: CallbackQuery) -> None:
+    """Remove the 👍 / 👎 row of the pressed message, if it has one, and keep its other rows."""
+    markup = query.message.reply_markup if isinstance(query.message, Message) else None
+    if has_feedback(markup):
+        await _drop_buttons(query, keep=without_feedback(markup))
 
 
 # --- wiring ---------------------------------------------------------------------------------------

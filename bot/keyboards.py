@@ -8,7 +8,7 @@ Formats (``<qid>`` is a ``QuestionLog`` id, ``<entry>`` an FAQ entry id):
 
 =================  ===========================================================
 ``fb:<qid>:u|d``   👍 / 👎 on the answer a question got
-``sg:<qid>:<entry>`` the suggestion ``<entry>`` offered for question ``<qid>``
+``sg:<qid>:<entry>`` a suggestion or related entry ``<entry>`` offered for question ``<qid>``
 ``ex:<entry>``     an example question on the welcome screen
 ``lg:zh|en``       the language chosen after /lang
 ``cs`` ``cs:<qid>`` "contact staff" (opens a ticket), about question ``<qid>`` if any
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
@@ -172,7 +172,10 @@ def parse_desk_press(data: str | None) -> DeskPress | None:
 # --- keyboards -----------------------------------------------------------------------------------
 
 
-def feedback_keyboard(lang: str, question_id: int) -> InlineKeyboardMarkup:
+def feedback_keyboard(
+    lang: str, question_id: int, related: Iterable[FaqDoc] = ()
+) -> InlineKeyboardMarkup:
+    """👍 / 👎 on an answer, then one row per related entry offered under it (if any)."""
     return InlineKeyboardMarkup(
         [
             [
@@ -184,19 +187,35 @@ def feedback_keyboard(lang: str, question_id: int) -> InlineKeyboardMarkup:
                     t(lang, "button_unhelpful"),
                     callback_data=feedback_data(question_id, helpful=False),
                 ),
-            ]
+            ],
+            *_suggestion_rows(question_id, related),
         ]
+    )
+
+
+def has_feedback(markup: InlineKeyboardMarkup | None) -> bool:
+    """Whether ``markup`` has a 👍 / 👎 row."""
+    return markup is not None and any(map(_is_feedback_row, markup.inline_keyboard))
+
+
+def without_feedback(markup: InlineKeyboardMarkup | None) -> InlineKeyboardMarkup | None:
+    """``markup`` without its 👍 / 👎 row (``None`` when no other row is left)."""
+    rows = [row for row in (markup.inline_keyboard if markup else ()) if not _is_feedback_row(row)]
+    return InlineKeyboardMarkup(rows) if rows else None
+
+
+def _is_feedback_row(row: Sequence[InlineKeyboardButton]) -> bool:
+    return any(
+        isinstance(button.callback_data, str)
+        and isinstance(parse_press(button.callback_data), FeedbackPress)
+        for button in row
     )
 
 
 def suggestions_keyboard(
     lang: str, question_id: int, entries: Iterable[FaqDoc]
 ) -> InlineKeyboardMarkup:
-    rows = [
-        [InlineKeyboardButton(shorten(doc.question), callback_data=data)]
-        for doc in entries
-        if (data := _or_skip(suggestion_data, question_id, doc.id)) is not None
-    ]
+    rows = _suggestion_rows(question_id, entries)
     rows.append(
         [
             InlineKeyboardButton(
@@ -205,6 +224,16 @@ def suggestions_keyboard(
         ]
     )
     return InlineKeyboardMarkup(rows)
+
+
+def _suggestion_rows(
+    question_id: int, entries: Iterable[FaqDoc]
+) -> list[list[InlineKeyboardButton]]:
+    return [
+        [InlineKeyboardButton(shorten(doc.question), callback_data=data)]
+        for doc in entries
+        if (data := _or_skip(suggestion_data, question_id, doc.id)) is not None
+    ]
 
 
 def examples_keyboard(entries: Iterable[FaqDoc]) -> InlineKeyboardMarkup | None:

@@ -147,6 +147,9 @@ class Match:
     lang: str  # language of the query: "zh" or "en"
     candidates: tuple[Candidate, ...] = field(default=())  # best first, at most 5
     smalltalk: str | None = None  # for decision == "smalltalk": greeting | thanks | ack | bye
+    # For decision == "answer": other entries still plausible, offered under the answer (runners-up
+    # at or above the suggest threshold, at most 2; none for an exact match).
+    related: tuple[Candidate, ...] = ()
 
     @property
     def entry_id(self) -> str | None:
@@ -159,8 +162,11 @@ class Match:
 
     @property
     def suggestions(self) -> tuple[Candidate, ...]:
-        """Up to 3 entries to offer, for decision == "suggest"."""
-        return self.candidates[:3] if self.decision == "suggest" else ()
+        """The entries to offer as buttons: up to 3 candidates for decision == "suggest", the
+        related entries under the answer for decision == "answer", none otherwise."""
+        if self.decision == "suggest":
+            return self.candidates[:3]
+        return self.related if self.decision == "answer" else ()
 
 
 @dataclass(frozen=True)
@@ -564,7 +570,15 @@ class Matcher:
         if decision == "answer" and not exact and _bare_word(norm.text):
             # One bare word ("密码", "blacklist") names a topic, not a question: offer the entries.
             decision = "suggest"
-        return Match(decision, norm.lang, cands)
+        related: tuple[Candidate, ...] = ()
+        if decision == "answer" and not exact:
+            # Another entry still plausible is offered under the answer, not hidden behind 👎.
+            related = tuple(
+                c
+                for c in cands[1:]
+                if c.score >= self.thresholds.suggest and c.entry_id != cands[0].entry_id
+            )[:2]
+        return Match(decision, norm.lang, cands, related=related)
 
     def _decide(self, cands: tuple[Candidate, ...]) -> Decision:
         t = self.thresholds

@@ -43,7 +43,8 @@ class NotYourQuestion(FaqError):
 
 
 class NotASuggestion(FaqError):
-    """The entry was not among the suggestions offered for that question."""
+    """The entry was not offered as a button for that question (a suggestion, or a related entry
+    under an answer)."""
 
 
 class UnknownEntry(FaqError):
@@ -163,8 +164,12 @@ def log_question(
     logged already, by an earlier run or another process at the same moment) is the first row
     read. A question without a ``message_id`` never conflicts (NULLs are distinct). On
     PostgreSQL both writes are one statement (the insert a data-modifying CTE), committed by
-    itself: no BEGIN and COMMIT round trips."""
-    offered = match.suggestions if match.decision == "suggest" else _runners_up(match)
+    itself: no BEGIN and COMMIT round trips.
+
+    ``suggestions`` holds what the user was offered as buttons: the suggestions, or the related
+    entries under an answer (possibly none); for a question the FAQ did not answer, the best
+    candidates, as context for staff (never choosable, see :func:`choose_suggestion`)."""
+    offered = match.candidates[:3] if match.decision == "none" else match.suggestions
     values = {
         "asked_at": now,
         "chat_id": chat_id,
@@ -306,6 +311,13 @@ def offered_ids(log: QuestionLog) -> list[str]:
         return []
 
 
+def related_ids(log: QuestionLog) -> list[str]:
+    """The related entries offered under an outright answer, while none of them is chosen yet."""
+    if log.decision != "answer" or log.chosen_entry_id is not None:
+        return []
+    return [entry_id for entry_id in offered_ids(log) if entry_id != log.entry_id]
+
+
 def record_feedback(
     session: Session, *, question_id: int, user_id: int, helpful: bool, now: datetime
 ) -> QuestionLog:
@@ -328,17 +340,29 @@ def record_feedback(
 def choose_suggestion(
     session: Session, *, question_id: int, user_id: int, entry_id: str, now: datetime
 ) -> QuestionLog:
-    """The user tapped one of the suggestions: their wording becomes a candidate phrasing of it."""
+    """The user tapped one of the suggestions, or one of the related entries offered under an
+    answer: their wording becomes a candidate phrasing of it (under an answer the matcher picked
+    the wrong entry, so it is the wording most worth learning). Only an entry that was offered as
+    a button can be chosen, never the answered entry itself."""
     log = own_question(session, question_id=question_id, user_id=user_id)
-    if log.decision != "suggest" or entry_id not in offered_ids(log):
+    if (
+        log.decision not in ("suggest", "answer")
+        or entry_id == log.entry_id
+        or entry_id not in offered_ids(log)
+    ):
         raise NotASuggestion(entry_id)
     entry = _active_entry(session, entry_id)
     if log.chosen_entry_id == entry_id:
         return log  # the same tap again: nothing new to count
 
-    if log.chosen_entry_id is not None and log.feedback is not None:
-        # The vote was about the answer chosen before, not this one.
-        _count_vote(session, log.chosen_entry_id, log.feedback, -1)
+    if log.feedback is not None:
+        if log.chosen_entry_id is not None:
+            # The vote was about the answer chosen before, not this one.
+            _count_vote(session, log.chosen_entry_id, log.feedback, -1)
+        # Otherwise it was a vote on the outright answer (log.entry_id), genuinely given about
+        # that entry before the user looked at a related one: it stays counted there. The log
+        # holds one vote, for the entry shown last (chosen_entry_id), so it is cleared: the next
+        # 👍/👎 is about the chosen entry and must count as a new vote, not move the old one.
         log.feedback = None
         log.feedback_at = None
     log.chosen_entry_id = entry_id
@@ -360,10 +384,6 @@ def _record_phrasing(session: Session, log: QuestionLog, entry: FaqEntry, now: d
     if log.text.strip() in known:
         return  # nothing new to learn
     session.add(Phrasing(entry_id=entry.id, text=log.text, question_id=log.id, created_at=now))
-
-
-def _runners_up(match: Match) -> tuple[Candidate, ...]:
-    return tuple(c for c in match.candidates if c.entry_id != match.entry_id)[:3]
 
 
 def _active_entry(session: Session, entry_id: str) -> FaqEntry:

@@ -11,6 +11,7 @@ Two kinds of tests, both with the real PTB application and real HTTP:
 from __future__ import annotations
 
 import itertools
+import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -324,6 +325,110 @@ async def test_a_vague_question_gets_suggestions_and_a_tap_records_the_phrasing(
     assert faq_entry(db, "tie-002").helpful_count == 1
 
 
+# A question from the department's dev set: about the first review (初审, review-002), but the
+# provincial second review (复审, review-003) is still plausible, so it is offered under the answer.
+UNCERTAIN = "初审一般几天"
+ANSWERED, RELATED = "review-002", "review-003"
+
+
+async def test_an_uncertain_answer_shows_related_questions_under_the_feedback_buttons(
+    bot: Driver, db: Database
+):
+    reply = await bot.ask(ALICE, UNCERTAIN)
+
+    [log] = questions(db)
+    answered, related = faq_entry(db, ANSWERED), faq_entry(db, RELATED)
+    assert (log.decision, log.entry_id, log.chosen_entry_id) == ("answer", ANSWERED, None)
+    assert reply["raw_text"] == (
+        f"<b>{answered.question}</b>\n\n{answered.answer}\n\n也许您想问的是："
+    )
+    assert buttons(reply) == [
+        [("👍 有帮助", f"fb:{log.id}:u"), ("👎 没帮助", f"fb:{log.id}:d")],
+        [(related.question, f"sg:{log.id}:{RELATED}")],
+    ]
+    assert [s["id"] for s in json.loads(log.suggestions)] == [RELATED]
+    assert (answered.times_answered, related.times_answered) == (1, 0)
+
+
+async def test_an_uncertain_answer_in_english_says_or_did_you_mean(bot: Driver, db: Database):
+    await bot.ask(ALICE, "/lang en")
+    reply = await bot.ask(ALICE, UNCERTAIN)
+    [log] = questions(db)
+    assert reply["raw_text"].endswith("\n\nOr did you mean:")
+    assert buttons(reply)[0][0][0] == "👍 Helpful"
+    assert button_data(reply)[2:] == [f"sg:{log.id}:{RELATED}"]
+
+
+async def test_a_clear_answer_has_no_related_questions(bot: Driver, db: Database):
+    reply = await bot.ask(ALICE, "初审需要多长时间？")  # word for word the entry's question
+    [log] = questions(db)
+    assert "也许您想问的是" not in reply["raw_text"]
+    assert button_data(reply) == [f"fb:{log.id}:u", f"fb:{log.id}:d"]
+
+
+async def test_thumbs_down_on_an_uncertain_answer_offers_the_related_questions(
+    bot: Driver, db: Database
+):
+    answer = await bot.ask(ALICE, UNCERTAIN)
+    [log] = questions(db)
+
+    await bot.press(ALICE, answer, f"fb:{log.id}:d")
+    edited = await bot.reply(ALICE)  # the answer's buttons go, related rows too
+    sorry = await bot.reply(ALICE)
+
+    assert buttons(edited) == []
+    assert sorry["raw_text"].startswith("抱歉，这个回答没能帮到您。")
+    assert buttons(sorry) == [
+        [(faq_entry(db, RELATED).question, f"sg:{log.id}:{RELATED}")],
+        [("都不是，联系工作人员", f"cs:{log.id}")],
+    ]
+    assert faq_entry(db, ANSWERED).unhelpful_count == 1
+
+    # The related question tapped: its answer, rated on its own; the 👎 stays with the answer.
+    await bot.press(ALICE, sorry, f"sg:{log.id}:{RELATED}")
+    chosen = await bot.reply(ALICE)
+    assert chosen["raw_text"].startswith(f"<b>{faq_entry(db, RELATED).question}</b>\n\n")
+    assert button_data(chosen) == [f"fb:{log.id}:u", f"fb:{log.id}:d"]
+    [log] = questions(db)
+    assert (log.chosen_entry_id, log.feedback) == (RELATED, None)
+    assert faq_entry(db, ANSWERED).unhelpful_count == 1
+
+    # 👎 on that one: a related question was chosen already, so only "contact staff", as before.
+    await bot.press(ALICE, chosen, f"fb:{log.id}:d")
+    await bot.reply(ALICE)  # its buttons go
+    sorry_again = await bot.reply(ALICE)
+    assert buttons(sorry_again) == [[("联系工作人员", f"cs:{log.id}")]]
+    assert faq_entry(db, RELATED).unhelpful_count == 1
+    assert faq_entry(db, ANSWERED).unhelpful_count == 1
+
+
+async def test_pressing_a_related_question_shows_its_answer_and_records_the_phrasing(
+    bot: Driver, db: Database
+):
+    answer = await bot.ask(ALICE, UNCERTAIN)
+    [log] = questions(db)
+
+    await bot.press(ALICE, answer, f"sg:{log.id}:{RELATED}")
+    edited = await bot.reply(ALICE)
+    shown = await bot.reply(ALICE)
+
+    # The answer's 👍 / 👎 would now rate the chosen entry: they go, the related row stays.
+    assert edited["message_id"] == answer["message_id"]
+    assert button_data(edited) == [f"sg:{log.id}:{RELATED}"]
+    related = faq_entry(db, RELATED)
+    assert shown["raw_text"] == f"<b>{related.question}</b>\n\n{related.answer}"
+    assert button_data(shown) == [f"fb:{log.id}:u", f"fb:{log.id}:d"]  # no further related rows
+    assert questions(db)[0].chosen_entry_id == RELATED
+    assert related.times_answered == 1
+    with db.session() as session:
+        [phrasing] = session.exec(select(Phrasing)).all()
+    assert (phrasing.entry_id, phrasing.text, phrasing.status) == (RELATED, UNCERTAIN, "pending")
+
+    await bot.press(ALICE, shown, f"fb:{log.id}:u")
+    assert faq_entry(db, RELATED).helpful_count == 1
+    assert faq_entry(db, ANSWERED).helpful_count == 0
+
+
 @pytest.mark.parametrize(
     ("user_id", "text", "expected"),
     [
@@ -525,6 +630,26 @@ async def test_a_suggestion_not_offered_for_that_question_is_refused(
     await bot.press(ALICE, reply, f"sg:{log.id}:att-008")
     assert bot.calls_since(mark) == ["answerCallbackQuery"]
     assert questions(db)[0].chosen_entry_id is None
+
+
+@pytest.mark.parametrize("entry_id", ["att-008", ANSWERED], ids=["not-offered", "the-answer"])
+async def test_a_forged_related_question_under_an_answer_is_refused(
+    bot: Driver, db: Database, entry_id: str
+):
+    answer = await bot.ask(ALICE, UNCERTAIN)
+    [log] = questions(db)
+    before = faq_entry(db, entry_id).times_answered
+
+    mark = bot.mark()
+    await bot.press(ALICE, answer, f"sg:{log.id}:{entry_id}")
+
+    assert bot.calls_since(mark) == ["answerCallbackQuery"]
+    assert bot.fake.callback_answers[-1]["text"] == "这个按钮已失效，请重新发送您的问题。"
+    assert questions(db)[0].chosen_entry_id is None
+    assert faq_entry(db, entry_id).times_answered == before
+    assert len(button_data(bot.fake.message(ALICE, answer["message_id"]))) == 3  # untouched
+    with db.session() as session:
+        assert session.exec(select(Phrasing)).all() == []
 
 
 async def test_a_button_for_an_entry_removed_since_is_refused(bot: Driver, db: Database):

@@ -38,6 +38,23 @@ def test_ask_reads_one_query_per_line_and_writes_one_json_object_per_line(monkey
     assert lines[2]["decision"] != "answer"
 
 
+def test_ask_labels_the_entries_offered_under_an_answer_as_related(capsys):
+    # About the first review (初审), with the provincial second review (复审) still plausible.
+    assert main(["faq", "ask", "初审一般几天"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "decision: answer"
+    assert lines[1].startswith("review-002 (")
+    assert lines[-1].startswith("  related review-003 (")
+    assert main(["faq", "ask", "初审一般几天", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["id"], [s["id"] for s in out["suggestions"]]) == ("review-002", ["review-003"])
+
+    assert main(["faq", "ask", "密码"]) == 0  # one bare word: suggested, labelled so
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "decision: suggest"
+    assert lines[1].startswith("  suggest ")
+
+
 def test_import_reports_every_bad_row_and_imports_nothing(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text(

@@ -28,9 +28,12 @@ from .conftest import add_entry
 ALICE, BOB = 1001, 1002
 
 
-def answered(entry_id: str, *runners_up: str) -> Match:
-    cands = (Candidate(entry_id, 91.0), *(Candidate(r, 50.0) for r in runners_up))
-    return Match("answer", "zh", cands)
+def answered(entry_id: str, *related: str, unrelated: tuple[str, ...] = ()) -> Match:
+    """An outright answer with ``related`` entries offered under it; ``unrelated`` runners-up
+    were scored too, but below the suggest threshold."""
+    offered = tuple(Candidate(r, 12.0 - i) for i, r in enumerate(related))
+    below = tuple(Candidate(r, 1.0) for r in unrelated)
+    return Match("answer", "zh", (Candidate(entry_id, 91.0), *offered, *below), related=offered)
 
 
 def suggested(*entry_ids: str) -> Match:
@@ -58,6 +61,12 @@ def entry(db: Database, entry_id: str) -> FaqEntry:
         found = session.get(FaqEntry, entry_id)
         assert found is not None
         return found
+
+
+def votes(db: Database, entry_id: str) -> tuple[int, int]:
+    """An entry's (👍, 👎) counts."""
+    found = entry(db, entry_id)
+    return found.helpful_count, found.unhelpful_count
 
 
 def question(db: Database, question_id: int) -> QuestionLog:
@@ -125,14 +134,37 @@ def test_contact_entry_prefers_the_002_one(faq_index):
 
 
 def test_an_answered_question_is_logged_and_counted(faq_db, clock):
-    log = ask(faq_db, clock, answered("account-001", "account-002"))
+    log = ask(faq_db, clock, answered("account-001"))
 
     stored = question(faq_db, log.id)
     assert (stored.decision, stored.entry_id, stored.score) == ("answer", "account-001", 91.0)
     assert stored.asked_at == clock.now()
-    assert json.loads(stored.suggestions) == [{"id": "account-002", "score": 50.0}]
+    assert json.loads(stored.suggestions) == []
     assert entry(faq_db, "account-001").times_answered == 1
-    assert entry(faq_db, "account-002").times_answered == 0
+
+
+def test_an_answer_logs_its_related_entries_as_offered_and_no_other_runner_up(faq_db, clock):
+    log = ask(faq_db, clock, answered("account-001", "account-002", unrelated=("account-003",)))
+
+    stored = question(faq_db, log.id)
+    assert json.loads(stored.suggestions) == [{"id": "account-002", "score": 12.0}]
+    assert entry(faq_db, "account-001").times_answered == 1
+    assert entry(faq_db, "account-002").times_answered == 0  # offered, not shown
+
+
+def test_a_question_not_in_the_faq_keeps_its_best_candidates_for_staff(faq_db, clock):
+    cands = tuple(Candidate(e, 3.0 - i) for i, e in enumerate(["att-001", "att-002", "att-003"]))
+    log = ask(faq_db, clock, Match("none", "zh", (*cands, Candidate("att-004", 0.1))))
+    stored = question(faq_db, log.id)
+    assert [s["id"] for s in json.loads(stored.suggestions)] == ["att-001", "att-002", "att-003"]
+    with pytest.raises(NotASuggestion):  # context for staff, never offered to the user
+        faq_db.call(
+            choose_suggestion,
+            question_id=log.id,
+            user_id=ALICE,
+            entry_id="att-001",
+            now=clock.now(),
+        )
 
 
 def test_the_same_message_logged_again_is_the_first_row_counted_once(faq_db, clock):
@@ -328,8 +360,8 @@ def test_a_forged_choice_changes_nothing(faq_db, clock, user_id, entry_id, error
     assert phrasings(faq_db) == []
 
 
-def test_an_answered_question_has_no_suggestions_to_choose(faq_db, clock):
-    log = ask(faq_db, clock, answered("account-001", "account-002"))
+def test_an_answer_without_related_entries_has_nothing_to_choose(faq_db, clock):
+    log = ask(faq_db, clock, answered("account-001", unrelated=("account-002",)))
     with pytest.raises(NotASuggestion):
         faq_db.call(
             choose_suggestion,
@@ -340,19 +372,91 @@ def test_an_answered_question_has_no_suggestions_to_choose(faq_db, clock):
         )
 
 
-def test_a_suggestion_deactivated_since_cannot_be_chosen(faq_db, clock):
-    log = ask(faq_db, clock, suggested("att-001", "att-002"))
-    with faq_db.session() as session:
-        session.get(FaqEntry, "att-001").active = False  # type: ignore[union-attr]
-    with pytest.raises(UnknownEntry):
+# --- related entries under an answer --------------------------------------------------------------
+
+
+def test_choosing_a_related_entry_records_the_phrasing_and_the_choice(faq_db, clock):
+    log = ask(faq_db, clock, answered("att-001", "att-002", "att-003"), text="文件多大能传")
+    choice = {"question_id": log.id, "user_id": ALICE, "now": clock.now()}
+
+    faq_db.call(choose_suggestion, entry_id="att-002", **choice)
+    faq_db.call(choose_suggestion, entry_id="att-002", **choice)  # the same tap again
+
+    stored = question(faq_db, log.id)
+    assert (stored.decision, stored.entry_id, stored.chosen_entry_id) == (
+        "answer",
+        "att-001",
+        "att-002",
+    )
+    assert entry(faq_db, "att-001").times_answered == 1  # the answer, when it was logged
+    assert entry(faq_db, "att-002").times_answered == 1
+    [phrasing] = phrasings(faq_db)
+    assert (phrasing.entry_id, phrasing.text, phrasing.question_id, phrasing.status) == (
+        "att-002",
+        "文件多大能传",
+        log.id,
+        "pending",
+    )
+
+
+@pytest.mark.parametrize(
+    ("user_id", "entry_id", "error"),
+    [
+        (ALICE, "att-001", NotASuggestion),  # the answered entry itself
+        (ALICE, "att-003", NotASuggestion),  # a runner-up below the threshold: not offered
+        (ALICE, "att-005", NotASuggestion),  # exists, but was never a candidate
+        (BOB, "att-002", NotYourQuestion),
+    ],
+)
+def test_an_entry_not_offered_under_an_answer_is_refused(faq_db, clock, user_id, entry_id, error):
+    log = ask(faq_db, clock, answered("att-001", "att-002", unrelated=("att-003",)))
+    with pytest.raises(error):
         faq_db.call(
             choose_suggestion,
             question_id=log.id,
-            user_id=ALICE,
-            entry_id="att-001",
+            user_id=user_id,
+            entry_id=entry_id,
             now=clock.now(),
         )
+    assert question(faq_db, log.id).chosen_entry_id is None
     assert phrasings(faq_db) == []
+    assert entry(faq_db, entry_id).times_answered == (1 if entry_id == "att-001" else 0)
+
+
+def test_a_vote_on_the_answer_stays_counted_when_a_related_entry_is_chosen(faq_db, clock):
+    log = ask(faq_db, clock, answered("att-001", "att-002"))
+    vote = {"question_id": log.id, "user_id": ALICE, "now": clock.now()}
+    faq_db.call(record_feedback, helpful=False, **vote)  # 👎 on the answer
+
+    faq_db.call(choose_suggestion, entry_id="att-002", **vote)
+
+    stored = question(faq_db, log.id)
+    assert (stored.chosen_entry_id, stored.feedback, stored.feedback_at) == ("att-002", None, None)
+    assert votes(faq_db, "att-001") == (0, 1)  # genuinely given about the answer: kept
+    # The next vote is about the chosen entry and counts anew: the answer's 👎 is not moved.
+    faq_db.call(record_feedback, helpful=True, **vote)
+    faq_db.call(record_feedback, helpful=True, **vote)
+    assert question(faq_db, log.id).feedback == "up"
+    assert votes(faq_db, "att-002") == (1, 0)
+    assert votes(faq_db, "att-001") == (0, 1)
+
+
+def test_a_vote_after_choosing_a_related_entry_rates_that_entry(faq_db, clock):
+    log = ask(faq_db, clock, answered("att-001", "att-002", "att-003"))
+    vote = {"question_id": log.id, "user_id": ALICE, "now": clock.now()}
+    faq_db.call(choose_suggestion, entry_id="att-002", **vote)
+
+    faq_db.call(record_feedback, helpful=False, **vote)
+    assert votes(faq_db, "att-002") == (0, 1)
+    assert votes(faq_db, "att-001") == (0, 0)
+
+    # Another related entry chosen after it: as with suggestions, that vote was about the entry
+    # chosen before and goes with it, and the phrasing moves to the new choice.
+    faq_db.call(choose_suggestion, entry_id="att-003", **vote)
+    assert question(faq_db, log.id).feedback is None
+    assert [(p.entry_id, p.question_id) for p in phrasings(faq_db)] == [("att-003", log.id)]
+    faq_db.call(record_feedback, helpful=True, **vote)
+    assert [votes(faq_db, e) for e in ("att-001", "att-002", "att-003")] == [(0, 0), (0, 0), (1, 0)]
 
 
 def test_an_example_question_is_logged_as_answered(faq_db, clock):

@@ -296,6 +296,42 @@ def test_a_bare_topic_word_is_suggested_not_answered(matcher: Matcher):
     assert {c.entry_id for c in match.suggestions} >= {"pwd", "lock"}
 
 
+def test_an_answer_offers_runners_up_at_or_above_the_suggest_threshold_as_related():
+    text = "忘记密码账号被锁"  # about the lock, but the forgotten password is plausible too
+    cands = Matcher(DOCS, Thresholds(suggest=0.0)).match(text).candidates
+    assert cands[1].score > cands[2].score  # a threshold between them: only the first is related
+    match = Matcher(DOCS, Thresholds(suggest=cands[1].score)).match(text)
+
+    assert (match.decision, match.entry_id) == ("answer", "lock")
+    assert match.related == (cands[1],) and cands[1].entry_id == "pwd"
+    assert match.suggestions == match.related
+    # Just above the runner-up's confidence, nothing is related.
+    above = Matcher(DOCS, Thresholds(suggest=cands[1].score + 0.1)).match(text)
+    assert (above.decision, above.related, above.suggestions) == ("answer", (), ())
+
+
+def test_an_answer_offers_at_most_two_related_entries_never_the_answered_one():
+    match = Matcher(DOCS, Thresholds(suggest=0.0)).match("密码忘了怎么办")
+    assert (match.decision, match.entry_id) == ("answer", "pwd")
+    assert len(match.candidates) > 3
+    assert match.related == match.candidates[1:3]
+    assert "pwd" not in {c.entry_id for c in match.related}
+
+
+def test_an_exact_match_has_no_related_entries():
+    match = Matcher(DOCS, Thresholds(suggest=0.0)).match("附件支持哪些格式？")
+    assert (match.decision, match.entry_id, match.score) == ("answer", "format", 100.0)
+    assert len(match.candidates) > 1  # other entries were scored, at 0
+    assert match.related == match.suggestions == ()
+
+
+def test_a_bare_word_still_gets_suggestions_not_related_entries(matcher: Matcher):
+    match = matcher.match("黑名单")
+    assert match.decision == "suggest"
+    assert match.related == ()
+    assert match.suggestions == match.candidates[:3]
+
+
 def test_two_near_identical_entries_are_both_suggested():
     docs = [
         *DOCS,

@@ -40,6 +40,7 @@ TEXTS: dict[str, str] = {
     # --- answers ---
     "answer": "<b>{question}</b>\n\n{answer}",
     "suggest": "Did you mean one of these? Please pick the closest question:",
+    "related": "Or did you mean:",
     "none": (
         "Sorry, I couldn't find an answer to this in the FAQ.\n"
         "You can try asking in other words, or tap the button below to see how to reach staff."

@@ -36,6 +36,7 @@ TEXTS: dict[str, str] = {
     # --- answers ---
     "answer": "<b>{question}</b>\n\n{answer}",
     "suggest": "您是想问下面哪个问题吗？请选择最接近的一项：",
+    "related": "也许您想问的是：",
     "none": (
         "抱歉，常见问题中暂时没有找到这个问题的答案。\n"
         "您可以换个说法再问一次，或点击下方按钮查看如何联系工作人员。"
