@@ -65,3 +65,7 @@ def configure_logging(
     root.setLevel(level.upper())
     # One line per HTTP request (every getUpdates long poll) drowns everything else.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Alembic announces its plugins (when first imported) and its SQL dialect on every start, at
+    # INFO: noise in front of every CLI command. bot.migrations logs the upgrades that happen.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)

@@ -25,8 +25,6 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 logger = logging.getLogger(__name__)
-# Alembic announces each of its plugins at INFO on every start; the upgrade lines are what matter.
-logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 # Sortable file names: date first, so versions/ reads in the order revisions were written.
