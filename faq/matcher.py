@@ -69,6 +69,7 @@ from typing import Literal
 
 from rapidfuzz import fuzz, process, utils
 
+from faq import asks
 from faq.contrast import actions, contrast, foreign_terms
 from faq.features import (
     background_idf,
@@ -188,6 +189,7 @@ class Evidence:
     clause: float = 0.0
     contrast: float = 0.0  # 1: the query asks for an operation the phrasings name only others of
     foreign: float = 0.0  # 1: the query names another system or matter the entry never mentions
+    unasked: float = 0.0  # 1: the query asks for a kind of answer the entry never gives
     exact: bool = False  # the query is one of the entry's phrasings, word for word
 
     def vector(self) -> tuple[float, ...]:
@@ -206,8 +208,9 @@ class Evidence:
 
     @property
     def vetoed(self) -> bool:
-        """The entry answers another question: an opposite operation, or another system."""
-        return bool(self.contrast or self.foreign)
+        """The entry answers another question: an opposite operation, another system, or another
+        kind of answer (a date, an amount) than the query asks for."""
+        return bool(self.contrast or self.foreign or self.unasked)
 
 
 def confidences(evidence: list[Evidence]) -> list[float]:
@@ -283,6 +286,7 @@ class _LangIndex:
         self.doc_phrasings: list[list[int]] = [[] for _ in docs]
         self.entry_actions: list[frozenset[str]] = []  # operations the phrasings name
         self.entry_foreign: list[frozenset[str]] = []  # other systems the entry mentions
+        self.entry_gives: list[frozenset[str]] = []  # kinds of answer the entry can give
         answer_feats: list[set[str]] = []
         for d, doc in enumerate(docs):
             acts: set[str] = set()
@@ -299,6 +303,7 @@ class _LangIndex:
             answer_feats.append(features(said[0], question=False) if said[0] else set())
             self.entry_actions.append(frozenset(acts))
             self.entry_foreign.append(foreign_terms(" ".join(said)))
+            self.entry_gives.append(asks.given(" ".join(said)))
 
         self.answer_feats = answer_feats
         self.entry_sounds: list[set[str]] = []  # pinyin syllables of everything the entry says
@@ -482,7 +487,7 @@ class _LangIndex:
         if clause and clause != text:
             clause_words = self._query_words(clause, self.correct_words(clause))
         top = ranked[0][0] if ranked else 0.0
-        qacts, qforeign = actions(text), foreign_terms(text)
+        qacts, qforeign, qasks = actions(text), foreign_terms(text), asks.asked(text)
         out: list[Evidence] = []
         for score, d, cq, cp, answer in ranked:
             shares = [self._explains(d, word, sounds_of.get(word[1:])) for word in qwords]
@@ -524,6 +529,7 @@ class _LangIndex:
                     clause=clause_gap,
                     contrast=float(contrast(qacts, self.entry_actions[d])),
                     foreign=float(bool(qforeign - self.entry_foreign[d])),
+                    unasked=float(bool(qasks - self.entry_gives[d])),
                     exact=d in self.exact.get(text, ()),
                 )
             )

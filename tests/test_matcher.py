@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import faq.matcher
+from faq.asks import asked, given
 from faq.contrast import actions, contrast, foreign_terms
 from faq.evaluate import evaluate, read_cases
 from faq.io import BUNDLED_CATALOGUE, read_rows, validate
@@ -176,6 +177,31 @@ def test_other_systems_are_recognised_in_either_language():
     assert foreign_terms(normalize("附件大小有什么限制").text) == set()
 
 
+
+@pytest.mark.parametrize(
+    ("text", "kinds"),
+    [
+        ("绩效费什么时候打款", {"when"}),
+        ("注册要交钱吗", {"how_much"}),
+        ("when will the fee be paid", {"when"}),
+        ("how much does it cost to register", {"how_much"}),
+        ("注册需要准备哪些材料", set()),
+        # an English "when" or "how much" that asks for neither
+        ("when the phone number changed we could not log in", set()),
+        ("how much time do we have to appeal", set()),
+        # 几个 is mostly not a count: no kind for it
+        ("信息填报有几个模块", set()),
+    ],
+)
+def test_a_question_asks_for_a_date_or_an_amount_only_in_so_many_words(text, kinds):
+    assert asked(normalize(text).text) == kinds
+
+
+def test_an_answer_gives_a_date_or_an_amount_by_its_marks():
+    assert "when" in given(normalize("请在收到通知后10个工作日内修改").text)
+    assert "how_much" in given(normalize("平台注册不收取任何费用").text)
+    assert given(normalize("按评价报告质量等次核定，以委托合同约定为准").text) == set()
+
 CONTRAST_DOCS = [
     FaqDoc(
         "reg",
@@ -196,6 +222,24 @@ def test_an_opposite_operation_or_another_system_is_not_answered():
     assert matcher.match("忘记登录密码了怎么办呀").entry_id == "pwd"
     elsewhere = matcher.match("忘记公积金登录密码了怎么办")  # without: pwd, answered at 100
     assert elsewhere.decision == "suggest" and elsewhere.candidates[0].entry_id == "pwd"
+
+
+def test_a_question_for_a_date_the_entry_never_gives_is_not_answered():
+    fee = FaqDoc(
+        "fee",
+        "zh",
+        "绩效费用怎么核定？",
+        ("绩效费怎么算",),
+        "绩效费用根据评价报告质量考核等次核定，具体以委托合同约定为准。",
+    )
+    matcher = Matcher([fee, *DOCS])
+    assert matcher.match("绩效费怎么核定的").entry_id == "fee"
+    when = matcher.match("绩效费什么时候核定")
+    assert when.decision == "suggest" and when.candidates[0].entry_id == "fee"
+    dated = FaqDoc(
+        fee.id, fee.lang, fee.question, fee.alternatives, fee.answer + "每年年底前核定。"
+    )
+    assert Matcher([dated, *DOCS]).match("绩效费什么时候核定").entry_id == "fee"
 
 
 THESAURUS_DOCS = [
