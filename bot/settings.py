@@ -46,9 +46,9 @@ class Settings(BaseSettings):
     default_lang: Literal["zh", "en"] = "zh"
 
     # Matcher thresholds (scores are 0..100); see faq/matcher.py for what they mean.
-    answer_threshold: float = Field(default=70.0, ge=0, le=100)
+    answer_threshold: float = Field(default=50.0, ge=0, le=100)
     answer_margin: float = Field(default=10.0, ge=0, le=100)
-    suggest_threshold: float = Field(default=5.0, ge=0, le=100)
+    suggest_threshold: float = Field(default=10.0, ge=0, le=100)
 
     max_message_chars: int = Field(default=1000, ge=10)
 

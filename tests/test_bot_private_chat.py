@@ -325,9 +325,9 @@ async def test_a_vague_question_gets_suggestions_and_a_tap_records_the_phrasing(
     assert faq_entry(db, "tie-002").helpful_count == 1
 
 
-# A question from the department's dev set: about the first review (初审, review-002), but the
-# provincial second review (复审, review-003) is still plausible, so it is offered under the answer.
-UNCERTAIN = "初审一般几天"
+# About the city's review (the first review, 初审, review-002), but the provincial second review
+# (复审, review-003) is still plausible, so it is offered under the answer.
+UNCERTAIN = "市里审要多久"
 ANSWERED, RELATED = "review-002", "review-003"
 
 

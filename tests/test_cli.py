@@ -39,13 +39,13 @@ def test_ask_reads_one_query_per_line_and_writes_one_json_object_per_line(monkey
 
 
 def test_ask_labels_the_entries_offered_under_an_answer_as_related(capsys):
-    # About the first review (初审), with the provincial second review (复审) still plausible.
-    assert main(["faq", "ask", "初审一般几天"]) == 0
+    # About the city's first review (初审), with the provincial second review (复审) plausible.
+    assert main(["faq", "ask", "市里审要多久"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "decision: answer"
     assert lines[1].startswith("review-002 (")
     assert lines[-1].startswith("  related review-003 (")
-    assert main(["faq", "ask", "初审一般几天", "--json"]) == 0
+    assert main(["faq", "ask", "市里审要多久", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert (out["id"], [s["id"] for s in out["suggestions"]]) == ("review-002", ["review-003"])
 
