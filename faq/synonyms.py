@@ -3,8 +3,10 @@
 General language knowledge, written from the catalogue's own vocabulary and from how people in
 general say the same thing (never from test queries): 材料, 资料 and 证明 are the papers one hands
 in; 填写, 填报 and 录入 are entering information; 审核, 审批 and 审查 are the department's review;
-多久, 时限 and 期限 ask for a duration. Operations that undo each other stay in different concepts
-(撤回 is not 退回, 上传 is not 下载: see ``faq.contrast``), and so do words that only look alike.
+多久, 时限 and 期限 ask for a duration; ukey, CA证书 and 电子签章 are one way of logging in, and
+网址, 官网 and 从哪进 the way into the platform. Operations that undo each other stay in
+different concepts (撤回 is not 退回, 上传 is not 下载: see ``faq.contrast``), and so do words
+that only look alike.
 
 The matcher uses it twice (``faq.matcher``):
 
@@ -382,6 +384,53 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "impact*",
         "what happens",
         "mean for",
+    ),
+    # logging in with a certificate or a hardware key
+    "数字证书": (
+        "数字证书",
+        "ca证书",
+        "ca锁",
+        "ukey",
+        "电子签章",
+        "电子签名",
+        "电子印章",
+        "usb key",
+        "digital certificate*",
+        "e signature*",
+        "electronic signature*",
+    ),
+    # the way into the platform
+    "入口": (
+        "入口",
+        "网址",
+        "从哪进",
+        "从哪里进",
+        "哪里进",
+        "怎么进",
+        "官网",
+        "website*",
+        "url",
+        "portal",
+        "login link",
+        "login page",
+    ),
+    # parts of an institution that are not the legal person
+    "分支": ("分所", "分公司", "分支机构", "分部", "分院", "总所", "总公司", "branch*"),
+    # when staff can be reached
+    "工作时间": (
+        "工作时间",
+        "服务时间",
+        "几点",
+        "周末",
+        "周六",
+        "周日",
+        "节假日",
+        "放假",
+        "office hours",
+        "working hours",
+        "opening hours",
+        "weekend*",
+        "holiday*",
     ),
     # reaching a person
     "联系": ("联系", "电话", "热线", "人工", "找谁", "contact*", "phone", "call", "human"),

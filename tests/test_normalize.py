@@ -38,6 +38,8 @@ def test_colloquial_words_become_the_catalogue_words():
     assert normalize("咋整").text == "怎么办"
     assert normalize("密码忘了咋办").text == "密码忘了怎么办"
     assert normalize("初审要几天").text == "初审要多久"
+    assert normalize("被驳回了").text == normalize("被退回了").text
+    assert normalize("已经上报了").text == "已经提交了"
 
 
 def test_a_lone_chat_verb_becomes_the_full_verb_but_not_inside_other_words():
