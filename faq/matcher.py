@@ -39,8 +39,9 @@ checked on a second, independently written set, ``bench/own_queries.csv``):
    gains. It is zero for all but about one query in ten.
 4. A conditional logit turns the evidence into confidences: candidate i gets exp(w . x_i + b), the
    option "none of them" gets 1, each its share (fitted by ``bench/fit_confidence.py`` on 1,474
-   labelled queries in many voices, cross-validated 5-fold; the answer threshold, 50, is where
-   the cross-validated share of out-of-scope questions answered stops rising steeply). The
+   labelled queries in many voices, cross-validated 5-fold; the answer threshold, 50, is the
+   lowest at which, cross-validated, wrong answers stay <= 3.5 % and out-of-scope answers
+   <= 12.5 %). The
    confidence is a probability: at 50 an answer is right about as often as not among the
    hardest paraphrases, which is why an answer shows up to two runners-up as related
    questions (``Match.related``). Two near-equal entries
