@@ -273,6 +273,7 @@ THESAURUS_DOCS = [
         ("平台网址是多少", "从哪进"),
         ("分所怎么注册", "分支机构"),
         ("周末有人吗", "人工服务时间"),
+        ("浙江的会计师事务所", "外地机构"),
     ],
 )
 def test_words_that_stand_in_for_one_another_share_a_concept(a: str, b: str):
@@ -451,14 +452,14 @@ def test_a_100_kb_message_is_matched_without_blowing_up(matcher: Matcher):
 QUERY_SETS = {
     # name: (file, floors, most wrong answers, most out-of-scope answered); figures at the
     # shipped weights and thresholds (answer 50, margin 10), see bench/RESULTS.md.
-    "dev": (DEV_QUERIES, {"top1": 0.861, "answered_or_suggested": 0.99}, 0.029, 0.0),
+    "dev": (DEV_QUERIES, {"top1": 0.869, "answered_or_suggested": 0.99}, 0.029, 0.0),
     "own": (OWN_QUERIES, {"top1": 0.97, "answered_or_suggested": 0.99}, 0.01, 0.10),
     # Harder out-of-scope questions (sharing a word with an entry) and confusable paraphrases.
     "own2": (OWN_QUERIES_2, {"top1": 0.944, "answered_or_suggested": 0.958}, 0.028, 0.167),
     # Terse, rambling, typo, traditional, mixed and English voices, near-domain out of scope.
     "own3": (OWN_QUERIES_3, {"top1": 0.934, "answered_or_suggested": 0.988}, 0.0, 0.133),
     # Written from the catalogue alone by someone who saw no other set and no matcher code.
-    "own4": (OWN_QUERIES_4, {"top1": 0.783, "answered_or_suggested": 0.92}, 0.036, 0.214),
+    "own4": (OWN_QUERIES_4, {"top1": 0.79, "answered_or_suggested": 0.92}, 0.036, 0.214),
     # Never fitted on: ten personas by a third author (slow pinyin typist, fragments, Cantonese,
     # pasted errors…), and an ordinary sample by a fourth.
     "own5": (OWN_QUERIES_5, {"top1": 0.603, "answered_or_suggested": 0.888}, 0.052, 0.083),
@@ -473,7 +474,7 @@ QUERY_SETS = {
     ),
     "train_b": (
         Path(str(TRAIN_QUERIES).format("b")),
-        {"top1": 0.784, "answered_or_suggested": 0.932},
+        {"top1": 0.784, "answered_or_suggested": 0.926},
         0.042,
         0.133,
     ),
