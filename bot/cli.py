@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -350,6 +351,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             secrets=log_secrets(settings),
         )
         return args.func(settings, args)
+    except BrokenPipeError:
+        # The reader went away (`helpdesk faq eval … | head`): not an error. Point stdout at
+        # /dev/null so that flushing it at exit does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except SettingsError as exc:
         print(f"helpdesk: {exc}", file=sys.stderr)
         return 2

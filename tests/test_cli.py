@@ -2,6 +2,9 @@
 
 import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +106,23 @@ def test_a_malformed_setting_stops_start_up_with_one_line(monkeypatch, capsys):
     monkeypatch.setenv("HELPDESK_ANSWER_THRESHOLD", "very high")
     assert main(["faq", "ask", "x"]) == 2
     assert capsys.readouterr().err.startswith("helpdesk: HELPDESK_ANSWER_THRESHOLD:")
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path):
+    """`helpdesk faq ask --json - < questions | head -1`: the command stops quietly."""
+    questions = tmp_path / "questions.txt"
+    questions.write_text("附件大小有什么限制\n" * 3000, encoding="utf-8")
+    with questions.open("rb") as stdin:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bot.cli", "faq", "ask", "--json", "-"],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert proc.stdout is not None
+        assert json.loads(proc.stdout.readline())["id"] == "att-002"
+        proc.stdout.close()  # the reader goes away with most of the answers unread
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
